@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Idempotent set-up for `make demo` / `make test`: system packages (when root), .venv, torch first, the project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+APT_PKGS=(bubblewrap python3 git procps util-linux)
+
+missing=()
+for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "setup: installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing system packages: ${missing[*]} (run as root or install them; sandbox tests will skip)" >&2
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.claw-installed
+want=$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -d' ' -f1)
+if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+  exit 0
+fi
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+echo "setup: installing torch==2.13.0 (CPU) first, then claw-gym[dev]"
+.venv/bin/pip install -q torch==2.13.0
+printf 'torch==2.13.0\n' > .venv/constraints.txt
+.venv/bin/pip install -q -c .venv/constraints.txt -e '.[dev]'
+echo "$want" > "$stamp"
+echo "setup: done"
