@@ -1,0 +1,55 @@
+"""ClawEnv: the Gymnasium base class every claw env derives from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from claw_envs.core.nextstate import NextState
+from claw_envs.core.spaces import Chat, UnicodeText
+
+
+class ClawEnv(gym.Env[list, str]):
+    """A multi-turn agent environment.
+
+    Contract:
+
+    * ``reset(seed=None, options={"task_id": ...}) -> (obs, info)``; ``info["task_id"]`` names the task.
+    * ``step(action) -> (obs, reward, terminated, truncated, info)`` where ``action`` is the model's raw text
+      (parsing is the env's job, never the caller's) and ``obs`` is the whole conversation so far as chat
+      messages (the task first, then alternating assistant actions and the world's answers).
+    * ``info["next_state"]`` on every step is a ``NextState``: what the world said right after the action.
+    * ``reward`` is the *outcome* reward: 0 until the episode ends, then the task's score. Process rewards
+      come from wrappers (``claw_envs.prm.PRMReward``), never from the env itself.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    kind: str = "terminal"
+
+    def __init__(self, render_mode: str | None = None, max_action_length: int = 65536):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.action_space = UnicodeText(max_action_length)
+        self.observation_space = Chat()
+        self.messages: list[dict[str, Any]] = []
+
+    def _observe(self) -> list[dict[str, Any]]:
+        return [dict(m) for m in self.messages]
+
+    @staticmethod
+    def _info(next_state: NextState | None = None, **extra: Any) -> dict[str, Any]:
+        info = dict(extra)
+        if next_state is not None:
+            info["next_state"] = next_state
+        return info
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        out = []
+        for m in self.messages:
+            out.append(f"── {m['role']} " + "─" * max(0, 60 - len(m["role"])))
+            out.append(m["content"])
+        return "\n".join(out)

@@ -1,0 +1,306 @@
+"""claw/Terminal-v0: an agent at a shell prompt inside a sandbox, scored by the task's tests."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claw_envs.core.actions import parse_action
+from claw_envs.core.env import ClawEnv
+from claw_envs.core.errors import ConfigError, SandboxError, TaskError
+from claw_envs.core.nextstate import NextState
+from claw_envs.core.task import Task, builtin_tasks_dir, load_tasks
+from claw_envs.sandbox import SandboxConfig, ShellSession, make_sandbox
+from claw_envs.sandbox.base import ExecResult
+from claw_envs.terminal.dockerfile import replay
+
+SHELL_TOOLS = ("bash", "shell", "terminal", "run", "execute", "execute_bash", "run_command")
+SUBMIT_TOOLS = ("submit", "done", "finish", "complete")
+_SUBMIT_WORDS = {"submit", "done", "echo complete_task_and_submit_final_output"}
+_REWARD_RE = re.compile(r"(\d+) passed|(\d+) failed|(\d+) error")
+
+PROTOCOL = (
+    "\n\n---\nYou are at a bash prompt in a sandbox (no network). Each reply runs exactly one command: put it "
+    "in a ```bash fenced block, or call the `bash` tool with {\"command\": ...}. The working directory and "
+    "exported variables persist between commands. When the task is complete, reply with `submit` "
+    "(or call the `submit` tool).")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The task's test results at episode end."""
+
+    passed: int
+    total: int
+    details: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def pass_fraction(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+    @property
+    def signed(self) -> float:
+        """OpenClaw-RL's mapping of the pass fraction onto [-1, 1]: 2·(passed/total) − 1."""
+        return 2.0 * self.pass_fraction - 1.0
+
+
+class TerminalEnv(ClawEnv):
+    """A terminal task per episode.
+
+    Args:
+        tasks: a task folder/file path, a list of ``Task``, or None for the built-in ``tasks/terminal``.
+        task_ids: restrict to these ids.
+        backend: sandbox backend, ``local`` (bubblewrap) or ``docker``.
+        sandbox: ``SandboxConfig`` (or a dict of its fields) for limits and writable paths.
+        max_steps: commands per episode (default 10; a task's own ``max_steps`` wins when this is None).
+        command_timeout: seconds per command (default: the task's, else 30).
+        reward: ``pass_fraction`` (tests passed / total, in [0, 1]) or ``signed`` (2·fraction − 1).
+        max_parse_errors: consecutive unparsable actions that end the episode (default 3).
+
+    Episodes end (``terminated``) on a submit action or too many parse errors, and are ``truncated`` at
+    ``max_steps``. Either way the task's tests run and give the reward; ``info["outcome"]`` has the pass
+    fraction, the signed score and each test's result.
+    """
+
+    kind = "terminal"
+
+    def __init__(self, tasks: str | Path | list[Task] | None = None, task_ids: list[str] | None = None,
+                 backend: str = "local", sandbox: SandboxConfig | dict | None = None,
+                 max_steps: int | None = None, command_timeout: float | None = None,
+                 reward: str = "pass_fraction", max_parse_errors: int = 3, render_mode: str | None = None):
+        super().__init__(render_mode=render_mode)
+        if reward not in ("pass_fraction", "signed"):
+            raise ConfigError(f"reward must be 'pass_fraction' or 'signed', got {reward!r}")
+        if tasks is None:
+            tasks = builtin_tasks_dir("terminal")
+        self.tasks = list(tasks) if isinstance(tasks, list) else load_tasks(tasks)
+        if task_ids is not None:
+            known = {t.id for t in self.tasks}
+            missing = [i for i in task_ids if i not in known]
+            if missing:
+                raise TaskError(f"unknown task ids {missing}; known: {sorted(known)}")
+            self.tasks = [t for t in self.tasks if t.id in set(task_ids)]
+        if not self.tasks:
+            raise TaskError("no tasks to run")
+        self._by_id = {t.id: t for t in self.tasks}
+        self.backend = backend
+        cfg = sandbox if isinstance(sandbox, SandboxConfig) else SandboxConfig(**(sandbox or {}))
+        self._base_config = cfg
+        self._sandbox = None
+        self._sandbox_key: tuple | None = None
+        self.max_steps_override = max_steps
+        self.command_timeout = command_timeout
+        self.reward_mode = reward
+        self.max_parse_errors = max_parse_errors
+        self.task: Task | None = None
+        self._done = True
+
+    # -- episode -----------------------------------------------------------------------------------
+    def _config_for(self, task: Task) -> SandboxConfig:
+        cfg = self._base_config
+        extra = {}
+        if task.format == "harbor" and task.dockerfile is not None:
+            from claw_envs.terminal.dockerfile import parse_dockerfile
+            for step in parse_dockerfile(task.dockerfile.read_text()):
+                if step.instruction in ("WORKDIR", "COPY", "ADD") and step.args:
+                    dest = shlex.split(step.args)[-1] if step.instruction != "WORKDIR" else step.args
+                    top = "/" + dest.strip("/").split("/")[0] if dest.startswith("/") else None
+                    if top and top not in cfg.writable and top not in ("/usr", "/etc", "/run"):
+                        extra[top] = "256m"
+        if not extra:
+            return cfg
+        return SandboxConfig(**{**cfg.__dict__, "writable": {**cfg.writable, **extra}})
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        if "task_id" in options:
+            if options["task_id"] not in self._by_id:
+                raise TaskError(f"unknown task_id {options['task_id']!r}; known: {sorted(self._by_id)}")
+            self.task = self._by_id[options["task_id"]]
+        else:
+            self.task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        task = self.task
+        cfg = self._config_for(task)
+        key = (self.backend, tuple(sorted(cfg.writable.items())))
+        if self._sandbox is None or key != self._sandbox_key:
+            if self._sandbox is not None:
+                self._sandbox.close()
+            self._sandbox, self._sandbox_key = make_sandbox(self.backend, cfg), key
+            self._sandbox.start()
+        else:
+            self._sandbox.reset()
+        self.session = ShellSession(self._sandbox)
+        self.workdir = cfg.workdir
+        self._setup(task)
+        self.steps = 0
+        self.parse_errors = 0
+        self._done = False
+        self.max_steps = self.max_steps_override or task.max_steps or 10
+        self.timeout = self.command_timeout or task.timeout or cfg.timeout
+        self.messages = [{"role": "user", "content": task.instruction + PROTOCOL}]
+        return self._observe(), {"task_id": task.id, "max_steps": self.max_steps, "backend": self.backend}
+
+    def _setup(self, task: Task) -> None:
+        sb = self._sandbox
+        for path, content in task.files.items():
+            sb.write_file(path, content)
+        if task.dockerfile is not None:
+            self.workdir = replay(task.dockerfile, sb, self.session)
+        if task.setup:
+            r = sb.exec(task.setup, timeout=max(task.test_timeout, 60), cwd=self.workdir)
+            if not r.ok:
+                raise TaskError(f"task {task.id}: setup failed with exit code {r.exit_code}"
+                                f"{' (timed out)' if r.timed_out else ''}: {r.output.strip()[-800:]}")
+        if task.dockerfile is None and self.workdir != "/":
+            self.session.cd(self.workdir)
+
+    def step(self, action: Any):
+        if self._done:
+            raise RuntimeError("step() called after the episode ended: call reset() first")
+        parsed = parse_action(action)
+        content = action.get("content") or "" if isinstance(action, dict) else (
+            action if isinstance(action, str) else repr(action))
+        msg: dict[str, Any] = {"role": "assistant", "content": content}
+        if isinstance(action, dict) and action.get("tool_calls"):
+            msg["tool_calls"] = action["tool_calls"]
+        self.messages.append(msg)
+        kind, value, call_id = self._interpret(parsed)
+        done_reason = None
+        result: ExecResult | None = None
+        if kind == "error":
+            self.parse_errors += 1
+            text = f"Could not run your action: {value}"
+            if self.parse_errors >= self.max_parse_errors:
+                done_reason = "parse_errors"
+        elif kind == "submit":
+            text, done_reason = "Submitted. Running the tests.", "submitted"
+        else:
+            self.parse_errors = 0
+            self.steps += 1
+            result = self.session.run(value, timeout=self.timeout)
+            text = format_result(result, self.timeout)
+        if done_reason is None and self.steps >= self.max_steps:
+            done_reason = "max_steps"
+        reward, extra = 0.0, {}
+        if done_reason is not None:
+            outcome = self.evaluate()
+            reward = outcome.pass_fraction if self.reward_mode == "pass_fraction" else outcome.signed
+            extra["outcome"] = {"passed": outcome.passed, "total": outcome.total,
+                                "pass_fraction": outcome.pass_fraction, "signed": outcome.signed,
+                                "tests": list(outcome.details)}
+            self._done = True
+        payload: dict[str, Any] = {"action_kind": kind}
+        if result is not None:
+            payload.update(command=value, stdout=result.stdout, stderr=result.stderr, timed_out=result.timed_out,
+                           truncated=result.truncated, duration=result.duration)
+        elif kind == "error":
+            payload["parse_error"] = value
+        ns = NextState(role="environment", kind="terminal", text=text,
+                       exit_code=None if result is None else result.exit_code, done_reason=done_reason,
+                       payload=payload)
+        self.messages.append({"role": "tool", "content": text, "tool_call_id": call_id} if call_id
+                             else {"role": "user", "content": text})
+        terminated = done_reason in ("submitted", "parse_errors")
+        truncated = done_reason == "max_steps"
+        info = self._info(ns, task_id=self.task.id, step=self.steps, **extra)
+        return self._observe(), float(reward), terminated, truncated, info
+
+    def _interpret(self, parsed) -> tuple[str, str, str | None]:
+        """(kind, value, tool_call_id): kind is command | submit | error."""
+        if parsed.errors:
+            return "error", "; ".join(parsed.errors), None
+        if parsed.tool_calls:
+            if len(parsed.tool_calls) > 1:
+                return "error", f"{len(parsed.tool_calls)} tool calls in one reply; send exactly one", None
+            call = parsed.tool_calls[0]
+            if call.name in SUBMIT_TOOLS:
+                return "submit", "", call.id
+            if call.name not in SHELL_TOOLS:
+                return "error", f"unknown tool {call.name!r}; use `bash` with {{\"command\": ...}} or `submit`", None
+            cmd = next((call.arguments[k] for k in ("command", "cmd", "code", "script") if k in call.arguments), None)
+            if not isinstance(cmd, str) or not cmd.strip():
+                return "error", "the bash tool needs a non-empty string argument \"command\"", call.id
+            return ("submit", "", call.id) if cmd.strip().lower() in _SUBMIT_WORDS else ("command", cmd, call.id)
+        blocks = parsed.shell_blocks
+        if len(blocks) > 1:
+            return "error", f"{len(blocks)} ```bash blocks in one reply; send exactly one command per reply", None
+        if blocks:
+            cmd = blocks[0].strip()
+            if not cmd:
+                return "error", "the ```bash block is empty", None
+            return ("submit", "", None) if cmd.lower() in _SUBMIT_WORDS else ("command", blocks[0], None)
+        if parsed.text.strip().strip("`").strip().lower() in _SUBMIT_WORDS:
+            return "submit", "", None
+        return "error", "no command found; put one command in a ```bash block, or reply `submit` when done", None
+
+    # -- tests -------------------------------------------------------------------------------------
+    def evaluate(self) -> Outcome:
+        """Run the current task's tests in the sandbox (in a fresh shell, not the agent's session)."""
+        task, sb = self.task, self._sandbox
+        if task is None or sb is None:
+            raise RuntimeError("evaluate() needs a reset() first")
+        try:
+            if task.format == "harbor":
+                return self._evaluate_harbor(task)
+            details = []
+            for c in task.checks:
+                r = sb.exec(c.run, timeout=task.test_timeout, cwd=self.workdir)
+                details.append({"name": c.name, "passed": r.ok, "exit_code": r.exit_code,
+                                "output": r.output[-500:]})
+            return Outcome(sum(d["passed"] for d in details), len(details), tuple(details))
+        except SandboxError as e:  # the agent broke the sandbox (killed it): the tests cannot pass
+            total = max(len(task.checks), 1)
+            return Outcome(0, total, ({"name": "sandbox", "passed": False, "output": str(e)},))
+
+    def _evaluate_harbor(self, task: Task) -> Outcome:
+        sb = self._sandbox
+        sb.exec("rm -rf /tests/* /logs/verifier; mkdir -p /logs/verifier", timeout=30, cwd="/")
+        for f in sorted(p for p in task.tests_dir.rglob("*") if p.is_file()):
+            sb.write_file(f"/tests/{f.relative_to(task.tests_dir)}", f.read_bytes(), mode=f.stat().st_mode & 0o777)
+        r = sb.exec("bash /tests/test.sh", timeout=task.test_timeout, cwd=self.workdir)
+        detail = {"name": "tests/test.sh", "exit_code": r.exit_code, "output": r.output[-2000:]}
+        try:
+            value = float(sb.read_file("/logs/verifier/reward.txt").decode().strip())
+            detail["passed"] = value >= 1.0
+            return Outcome(round(value * 1000), 1000, (detail,)) if 0 <= value <= 1 else Outcome(0, 1, (detail,))
+        except (SandboxError, ValueError):
+            pass
+        counts = {"passed": 0, "failed": 0}
+        for m in _REWARD_RE.finditer(r.stdout):
+            if m.group(1):
+                counts["passed"] = int(m.group(1))
+            else:
+                counts["failed"] += int(m.group(2) or m.group(3))
+        total = counts["passed"] + counts["failed"]
+        detail["passed"] = r.ok
+        if total:
+            return Outcome(counts["passed"], total, (detail,))
+        return Outcome(int(r.ok), 1, (detail,))
+
+    def run_oracle(self) -> ExecResult:
+        """Run the task's reference solution in the current episode's session (for validation)."""
+        if self.task is None or not self.task.solution:
+            raise TaskError(f"task {getattr(self.task, 'id', None)} has no solution")
+        return self.session.run(self.task.solution, timeout=max(self.task.test_timeout, 120))
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+        super().close()
+
+
+def format_result(r: ExecResult, timeout: float) -> str:
+    """How a command's result is shown to the agent (the next-state text)."""
+    out = r.output.rstrip("\n")
+    parts = [out if out else "(no output)"]
+    if r.truncated:
+        parts.append("[output truncated]")
+    if r.timed_out:
+        parts.append(f"[timed out after {timeout:g} s; the command was killed]")
+    parts.append(f"[exit code: {r.exit_code}]")
+    return "\n".join(parts)
