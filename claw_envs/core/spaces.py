@@ -86,17 +86,46 @@ class Chat(spaces.Space[list]):
             self.max_messages, self.max_length)
 
 
+class Batched(spaces.Space[tuple]):
+    """A batch of ``n`` values of a non-array space (what vector envs use for text and chat)."""
+
+    def __init__(self, space: spaces.Space, n: int, seed: int | np.random.Generator | None = None):
+        self.space, self.n = space, int(n)
+        super().__init__(shape=None, dtype=None, seed=seed)
+
+    @property
+    def is_np_flattenable(self) -> bool:
+        return False
+
+    def seed(self, seed: int | None = None) -> Any:
+        out = super().seed(seed)
+        self.space.seed(int(self.np_random.integers(1 << 31)))
+        return out
+
+    def sample(self, mask: Any = None, probability: Any = None) -> tuple:
+        return tuple(self.space.sample() for _ in range(self.n))
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, tuple | list) and len(x) == self.n and all(self.space.contains(v) for v in x)
+
+    def __repr__(self) -> str:
+        return f"Batched({self.space!r}, {self.n})"
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Batched) and other.n == self.n and other.space == self.space
+
+
 # Vector-env support: a batch of text or chat values is a tuple with one entry per sub-env.
 @vutils.batch_space.register(UnicodeText)
 @vutils.batch_space.register(Chat)
-def _batch(space: spaces.Space, n: int = 1) -> spaces.Tuple:
-    return spaces.Tuple([space] * n)
+def _batch(space: spaces.Space, n: int = 1) -> Batched:
+    return Batched(space, n)
 
 
 @vutils.batch_differing_spaces.register(UnicodeText)
 @vutils.batch_differing_spaces.register(Chat)
-def _batch_differing(spaces_: Sequence[spaces.Space]) -> spaces.Tuple:
-    return spaces.Tuple(list(spaces_))
+def _batch_differing(spaces_: Sequence[spaces.Space]) -> Batched:
+    return Batched(spaces_[0], len(spaces_))
 
 
 @vutils.concatenate.register(UnicodeText)
@@ -111,7 +140,6 @@ def _empty(space: spaces.Space, n: int = 1, fn: Any = np.zeros) -> tuple:
     return tuple([None] * n)
 
 
-@vutils.iterate.register(UnicodeText)
-@vutils.iterate.register(Chat)
-def _iterate(space: spaces.Space, items: Any) -> Iterator:
+@vutils.iterate.register(Batched)
+def _iterate(space: Batched, items: Any) -> Iterator:
     return iter(items)

@@ -58,6 +58,20 @@ def local_sandbox_unavailable() -> str | None:
     return None
 
 
+def _uid_has_processes(uid: int) -> bool:
+    """Whether a live (non-zombie) process of host ``uid`` exists."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    with open(f"/proc/{entry.name}/stat") as f:
+                        if f.read().rpartition(")")[2].split()[0] != "Z":
+                            return True
+            except OSError:
+                continue
+    return False
+
+
 def _host_uid() -> int:
     """An unused host uid for one sandbox (so per-uid process limits are per sandbox)."""
     with _uid_lock:
@@ -77,6 +91,7 @@ class LocalSandbox:
         self.config = config or SandboxConfig()
         self._proc: subprocess.Popen | None = None
         self._init_pid: int | None = None  # host pid of the sandbox's idle process (nsenter target)
+        self._ns_init: int | None = None  # host pid of the pid namespace's init (bubblewrap)
         self._uid: int | None = None
         self._env = {"PATH": PATH, "HOME": "/root", "USER": "agent", "LOGNAME": "agent",
                      "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb", "SHELL": "/bin/bash",
@@ -143,7 +158,8 @@ class LocalSandbox:
             info = self._read_info(info_r)
         finally:
             os.close(info_r)
-        self._init_pid = self._wait_ready(int(info["child-pid"]))
+        self._ns_init = int(info["child-pid"])
+        self._init_pid = self._wait_ready(self._ns_init)
 
     def _wait_ready(self, ns_init: int) -> int:
         """Host pid of the sandbox's ``sleep``: it exists only once bubblewrap finished the set-up."""
@@ -159,7 +175,7 @@ class LocalSandbox:
                 if self._proc is not None and self._proc.poll() is not None:
                     break
             time.sleep(0.0005)
-        self._init_pid = ns_init
+        self._ns_init = ns_init
         self._kill()
         raise SandboxError("the sandbox did not become ready within 10 s; see `bwrap --version` (>= 0.8 needed)")
 
@@ -188,7 +204,12 @@ class LocalSandbox:
                            "or use the docker backend.")
 
     def _kill(self) -> None:
-        for pid in (self._init_pid, self._proc.pid if self._proc else None):
+        """SIGKILL the namespace's init (the kernel then kills every process in the sandbox) and wait.
+
+        The outer bubblewrap reaps its child and exits by itself; it is killed only if it lingers (killing
+        it first would leave the init as a zombie for the host's init to reap).
+        """
+        for pid in (self._ns_init, self._init_pid):
             if pid:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -196,9 +217,13 @@ class LocalSandbox:
                     pass
         if self._proc is not None:
             try:
-                self._proc.wait(timeout=5)
+                self._proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
-                pass
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self._uid is not None and _uid_has_processes(self._uid):
+            time.sleep(0.002)
 
     def close(self) -> None:
         if self._proc is None:
@@ -208,7 +233,7 @@ class LocalSandbox:
             self._proc.stderr.close()
         with _uid_lock:
             _uids_in_use.discard(self._uid or -1)
-        self._proc = self._init_pid = self._uid = None
+        self._proc = self._init_pid = self._ns_init = self._uid = None
 
     def reset(self) -> None:
         self.close()

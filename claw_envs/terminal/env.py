@@ -181,8 +181,11 @@ class TerminalEnv(ClawEnv):
         else:
             self.parse_errors = 0
             self.steps += 1
-            result = self.session.run(value, timeout=self.timeout)
-            text = format_result(result, self.timeout)
+            try:
+                result = self.session.run(value, timeout=self.timeout)
+                text = format_result(result, self.timeout)
+            except SandboxError as e:  # the command killed the sandbox itself (e.g. `kill -9 -1`)
+                text, done_reason = f"The sandbox stopped while running your command: {e}", "sandbox_died"
         if done_reason is None and self.steps >= self.max_steps:
             done_reason = "max_steps"
         reward, extra = 0.0, {}
@@ -204,7 +207,7 @@ class TerminalEnv(ClawEnv):
                        payload=payload)
         self.messages.append({"role": "tool", "content": text, "tool_call_id": call_id} if call_id
                              else {"role": "user", "content": text})
-        terminated = done_reason in ("submitted", "parse_errors")
+        terminated = done_reason in ("submitted", "parse_errors", "sandbox_died")
         truncated = done_reason == "max_steps"
         info = self._info(ns, task_id=self.task.id, step=self.steps, **extra)
         return self._observe(), float(reward), terminated, truncated, info

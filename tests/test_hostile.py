@@ -1,0 +1,143 @@
+"""Hostile commands against the local sandbox: each must be contained, leave the host unchanged and leave
+the sandbox usable (or reset cleanly). Everything runs inside the bubblewrap sandbox; network targets are
+either unreachable by construction or 127.0.0.1."""
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from claw_envs.core.errors import SandboxError
+from claw_envs.sandbox import SandboxConfig, ShellSession
+from claw_envs.sandbox.local import LocalSandbox
+from tests.conftest import needs_local
+
+pytestmark = needs_local
+REPO = Path(__file__).resolve().parents[1]
+PORT = 18765
+
+
+def _not(*needles):
+    return lambda r: not any(n in r.stdout for n in needles)
+
+
+def _has(*needles):
+    return lambda r: all(n in r.output for n in needles)
+
+
+def _fails(r):
+    return r.exit_code != 0
+
+
+CASES = [
+    # network egress
+    ("curl-egress", "curl -sS -m 3 http://1.1.1.1/ 2>&1; echo rc=$?", _not("rc=0")),
+    ("python-socket", "python3 -c \"import socket; socket.create_connection(('8.8.8.8', 53), 3)\"", _fails),
+    ("dns", "getent hosts example.com || python3 -c \"import socket; socket.gethostbyname('example.com')\"", _fails),
+    ("udp-send", "python3 -c \"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x', ('8.8.8.8', 53))\"", _fails),
+    ("raw-socket", "python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\"", _fails),
+    ("interfaces", "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '", lambda r: r.stdout.split() == ["lo"]),
+    # host files
+    ("read-canary", "cat {canary}", _fails),
+    ("write-canary", "echo pwned > {canary}", _fails),
+    ("read-repo", "ls {repo}", _fails),
+    ("write-repo", "touch {repo}/pwned", _fails),
+    ("host-home", "ls -A /root /home 2>&1", _not(".bashrc", ".ssh", ".pyenv")),
+    ("shadow", "cat /etc/shadow", _fails),
+    ("etc-write", "echo 'x::0:0::/:/bin/sh' >> /etc/passwd", _fails),
+    ("usr-write", "cp /bin/sh /usr/bin/evil", _fails),
+    ("rm-rf-root", "rm -rf --no-preserve-root / 2>/dev/null; ls /usr/bin | wc -l", lambda r: int(r.stdout) > 10),
+    ("docker-socket", "ls -l /var/run/docker.sock /run/docker.sock", _fails),
+    ("sys-absent", "ls /sys/class/net 2>&1; echo 1 > /sys/kernel/mm/ksm/run", _fails),
+    ("dev-disk", "ls /dev/sda /dev/vda /dev/nvme0n1 2>&1", _fails),
+    ("env-leak", "env", _not("CLAW_TEST_SECRET")),
+    # /proc tricks
+    ("proc-host-pids", "ls /proc | grep -c '^[0-9]'", lambda r: int(r.stdout) < 10),
+    ("proc-root-escape", "ls /proc/1/root/ 2>&1", _not("work", "home", "boot")),
+    ("proc-sysrq", "echo c > /proc/sysrq-trigger", _fails),
+    ("proc-hostname", "echo evil > /proc/sys/kernel/hostname", _fails),
+    ("proc-oom-adj", "echo -1000 > /proc/self/oom_score_adj", _fails),
+    # privilege
+    ("setuid-bit", "cp /bin/bash /app/b && chmod u+s /app/b && /app/b -p -c id -u", lambda r: "0" != r.stdout.strip()),
+    ("su", "su -c id root </dev/null", _fails),
+    ("sudo", "sudo -n id", _fails),
+    ("mount", "mount -t tmpfs none /app", _fails),
+    ("nested-userns-remount", "unshare -rm sh -c 'mount -o remount,rw /usr && touch /usr/x' ", _fails),
+    ("chroot", "chroot / true", _fails),
+    ("hostname", "hostname evil", _fails),
+    ("raise-ulimit", "ulimit -u unlimited", _fails),
+    ("ctypes-setns", "python3 -c \"import ctypes,os; l=ctypes.CDLL(None); fd=os.open('/proc/1/ns/net', os.O_RDONLY); assert l.setns(fd, 0) == 0\"", _fails),
+    # resources
+    ("fork-bomb", "bomb() { bomb | bomb & }; bomb; sleep 2; echo survived", lambda r: True, 10),
+    ("memory-hog", "python3 -c \"x = bytearray(8 * 1024**3)\"", _has("MemoryError")),
+    ("disk-fill", "dd if=/dev/zero of=/app/fill bs=1M count=2000 2>/dev/null; stat -c %s /app/fill",
+     lambda r: 0 < int(r.stdout) <= 512 * 1024**2),
+    ("tmp-fill", "head -c 400M /dev/zero > /tmp/fill; echo rc=$?", _not("rc=0")),
+    ("big-sparse-file", "truncate -s 20G /app/sparse && dd if=/dev/zero of=/app/sparse bs=1M count=1 seek=10000 2>&1", _fails),
+    ("fd-exhaustion", "python3 -c \"[open('/dev/null') for _ in range(100000)]\"", _has("Too many open files")),
+    ("many-files", "mkdir /tmp/m && cd /tmp/m && seq 1 20000 | xargs touch && ls | wc -l", lambda r: r.stdout.strip() == "20000"),
+    ("infinite-loop", "while :; do :; done", lambda r: r.timed_out, 2),
+    ("cpu-bomb-bg", "for i in 1 2 3 4; do (while :; do :; done) & done; echo started", _has("started")),
+    ("output-flood", "head -c 100M /dev/zero | tr '\\0' x", lambda r: r.truncated and len(r.stdout) <= 65536),
+    ("stderr-flood", "yes error >&2", lambda r: r.truncated and r.timed_out, 2),
+    ("binary-garbage", "head -c 4096 /dev/urandom", lambda r: isinstance(r.stdout, str)),
+    ("close-stdout-and-hang", "exec >&- 2>&-; sleep 30", lambda r: r.timed_out, 2),
+    ("bind-port", f"python3 -c \"import socket,time; s=socket.socket(); s.bind(('127.0.0.1', {PORT})); s.listen(); time.sleep(3)\" & sleep 0.5; echo bound", _has("bound")),
+    # killing things
+    ("kill-parent", "kill -9 $PPID; echo still-here", lambda r: True),
+    ("kill-all", "kill -9 -1", lambda r: True),
+    ("kill-init", "kill -9 1; echo rc=$?", lambda r: True),
+]
+
+
+@pytest.fixture
+def canary(tmp_path):
+    p = tmp_path / "canary.txt"
+    p.write_text("original")
+    return p
+
+
+def _host_listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_hostile_command_is_contained(case, canary, monkeypatch):
+    name, cmd, ok, *t = case
+    monkeypatch.setenv("CLAW_TEST_SECRET", "hunter2")
+    cfg = SandboxConfig(timeout=t[0] if t else 15, memory="1g", max_processes=64)
+    sb = LocalSandbox(cfg)
+    sb.start()
+    uid = sb._uid
+    before = set(os.listdir(REPO))
+    try:
+        try:
+            r = ShellSession(sb).run(cmd.replace("{canary}", str(canary)).replace("{repo}", str(REPO)))
+            assert ok(r), f"{name}: not contained: {r}"
+        except SandboxError:
+            assert name.startswith("kill"), f"{name}: the sandbox died"
+        if name == "bind-port":
+            assert not _host_listening(PORT), "a port bound in the sandbox is reachable from the host"
+        # the sandbox is still usable, or resets cleanly
+        try:
+            alive = sb.exec("echo alive", timeout=10)
+        except SandboxError:
+            sb.reset()
+            alive = sb.exec("echo alive", timeout=10)
+        if not alive.ok:
+            sb.reset()
+            alive = sb.exec("echo alive", timeout=10)
+        assert alive.stdout == "alive\n"
+    finally:
+        sb.close()
+    # the host is unchanged and nothing of the sandbox is left running
+    assert canary.read_text() == "original"
+    assert set(os.listdir(REPO)) == before
+    left = subprocess.run(["pgrep", "-u", str(uid)], capture_output=True, text=True).stdout.split()
+    left = [p for p in left if Path(f"/proc/{p}/stat").exists()
+            and Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()[0] != "Z"]
+    assert left == [], f"{name}: processes left on the host: {left}"
