@@ -7,7 +7,8 @@ returns the first observation of the new episode with reward 0 and ``terminated 
 Observations and actions batch as tuples (one chat/text per sub-env); ``infos`` are Gymnasium's batched dict
 with ``_key`` masks. A sub-env step that raises or exceeds ``step_timeout`` seconds does not take the batch
 down: that sub-env is closed, reported as ``truncated`` with ``infos["error"]``, and reset on the next step.
-Gymnasium's own ``AsyncVectorEnv`` (one process per sub-env) also works with every claw env.
+Gymnasium's own ``AsyncVectorEnv`` (one process per sub-env) also works with every claw env. At most
+``max_workers`` (default ``min(num_envs, 16)``) sub-env steps run at once.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class ClawVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.step_timeout = step_timeout
-        self._pool = cf.ThreadPoolExecutor(max_workers or self.num_envs, thread_name_prefix="claw-env")
+        # Bounded by default: each in-flight command costs ~3 processes, and small machines cap processes.
+        self._pool = cf.ThreadPoolExecutor(max_workers or min(self.num_envs, 16), thread_name_prefix="claw-env")
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):

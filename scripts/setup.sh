@@ -2,7 +2,7 @@
 # Idempotent set-up for `make demo` / `make test`: system packages (when root), .venv, torch first, the project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PKGS=(bubblewrap python3 git procps util-linux coreutils findutils grep sed gawk tar gzip bzip2 xz-utils zip unzip jq file bc patch diffutils)
+APT_PKGS=(bubblewrap python3 git procps util-linux coreutils findutils grep sed gawk tar gzip bzip2 xz-utils zip unzip jq file bc patch diffutils sqlite3 perl)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -73,7 +73,7 @@ def test_partial_credit_signed_reward_and_max_steps():
 def test_parse_errors_are_reported_and_three_end_the_episode():
     env = gym.make("claw/Terminal-v0", tasks=[TASK])
     env.reset(seed=0)
-    for i, bad in enumerate(["just chatting", bash("a") + bash("b"), "<tool_call>{oops</tool_call>"]):
+    for bad in ["just chatting", bash("a") + bash("b"), "<tool_call>{oops</tool_call>"]:
         obs, r, te, tr, info = env.step(bad)
         assert info["next_state"].payload["action_kind"] == "error"
         assert "Could not run your action" in info["next_state"].text

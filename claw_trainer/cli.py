@@ -1,0 +1,134 @@
+"""The ``claw`` command line: envs, tasks, demo (the trainer subcommands land with claw_trainer)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import Progress
+from rich.table import Table
+
+console = Console()
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    import claw_envs
+
+    table = Table("env id", "entry point")
+    for env_id, entry in claw_envs.ENV_IDS.items():
+        table.add_row(env_id, entry)
+    console.print(table)
+    return 0
+
+
+def _tasks_path(path: str | None) -> Path:
+    from claw_envs.core.task import builtin_tasks_dir
+
+    return Path(path) if path else builtin_tasks_dir("terminal")
+
+
+def cmd_tasks_list(args: argparse.Namespace) -> int:
+    from claw_envs.core.task import load_tasks
+
+    tasks = load_tasks(_tasks_path(args.path))
+    table = Table("id", "format", "difficulty", "tags", "tests", title=f"{len(tasks)} tasks")
+    for t in tasks:
+        table.add_row(t.id, t.format, t.difficulty or "", ",".join(t.tags),
+                      str(len(t.checks)) if t.checks else "test.sh")
+    console.print(table)
+    return 0
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def cmd_tasks_validate(args: argparse.Namespace) -> int:
+    from claw_envs.terminal.env import TerminalEnv
+    from claw_envs.terminal.validate import validate_task
+
+    env = TerminalEnv(tasks=_tasks_path(args.path), backend=args.backend)
+    results = []
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("validating", total=len(env.tasks))
+        for t in env.tasks:
+            results.append(validate_task(env, t.id))
+            progress.advance(bar)
+    env.close()
+    table = Table("task", "null", "oracle", "ok", "problem")
+    for v in results:
+        table.add_row(v.task_id, _fmt(v.null_score), _fmt(v.oracle_score), "✓" if v.ok else "✗", v.error or "")
+    console.print(table)
+    bad = [v.task_id for v in results if not v.ok]
+    console.print(f"{len(results) - len(bad)}/{len(results)} tasks valid" + (f"; invalid: {bad}" if bad else ""))
+    return 1 if bad else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A Terminal-v0 episode driven by a scripted policy (look around, run the oracle, submit)."""
+    import gymnasium as gym
+
+    import claw_envs  # noqa: F401
+
+    env = gym.make("claw/Terminal-v0", backend=args.backend)
+    obs, info = env.reset(seed=args.seed, options={"task_id": args.task} if args.task else None)
+    task = env.unwrapped.task
+    console.print(Panel(obs[0]["content"], title=f"task {info['task_id']} (user)", border_style="cyan"))
+    script = ["```bash\npwd && ls -la\n```", f"```bash\n{task.solution}\n```", "submit"]
+    total = 0.0
+    for action in script:
+        obs, reward, terminated, truncated, info = env.step(action)
+        ns = info["next_state"]
+        total += reward
+        console.print(Panel(action, title="policy (assistant)", border_style="magenta"))
+        console.print(Panel(ns.text, title=f"next state ({ns.role}, exit {ns.exit_code}, reward {reward:g})",
+                            border_style="green"))
+        if terminated or truncated:
+            break
+    out = info.get("outcome", {})
+    console.print(f"episode done ({ns.done_reason}): {out.get('passed')}/{out.get('total')} tests passed, "
+                  f"return {total:g}")
+    if args.json:
+        print(json.dumps({"task_id": info["task_id"], "return": total, "outcome": out}))
+    env.close()
+    return 0 if total == 1.0 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="claw", description="claw-gym: agent environments with next-state signals")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("envs", help="list the registered env ids").set_defaults(fn=cmd_envs)
+    tasks = sub.add_parser("tasks", help="list or validate task sets").add_subparsers(dest="tasks_cmd", required=True)
+    tl = tasks.add_parser("list", help="list the tasks in a folder (default: built-in terminal tasks)")
+    tl.add_argument("path", nargs="?")
+    tl.set_defaults(fn=cmd_tasks_list)
+    tv = tasks.add_parser("validate", help="oracle passes / do-nothing fails, for every task")
+    tv.add_argument("path", nargs="?")
+    tv.add_argument("--backend", default="local", choices=["local", "docker"])
+    tv.set_defaults(fn=cmd_tasks_validate)
+    d = sub.add_parser("demo", help="run one Terminal-v0 episode with a scripted policy and print the trace")
+    d.add_argument("--task", help="task id (default: chosen by --seed)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--backend", default="local", choices=["local", "docker"])
+    d.add_argument("--json", action="store_true", help="also print a JSON summary line")
+    d.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from claw_envs.core.errors import ClawError
+
+    try:
+        return args.fn(args)
+    except ClawError as e:
+        console.print(f"[red]error:[/red] {e}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
