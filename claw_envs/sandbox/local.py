@@ -20,6 +20,7 @@ process in the sandbox with it and frees its file systems.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
@@ -28,6 +29,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -51,11 +53,37 @@ _uids_in_use: set[int] = set()
 
 def local_sandbox_unavailable() -> str | None:
     """Why the local backend cannot run here, or None when it can."""
-    for tool in ("bwrap", "nsenter", "prlimit", "setpriv"):
+    for tool in ("bwrap", "nsenter"):
         if shutil.which(tool) is None:
             pkg = "bubblewrap" if tool == "bwrap" else "util-linux"
             return f"`{tool}` not found: install it (apt-get install {pkg}) or use the docker backend"
     return None
+
+
+_etc_lock = threading.Lock()
+_etc_dir: str | None = None
+
+
+def _staged_etc() -> str:
+    """A read-only /etc for sandboxes, staged once per process (removed at exit): a curated copy of the
+    host's entries plus our own passwd/group/hosts. One bind mount instead of dozens keeps start-up fast."""
+    global _etc_dir
+    with _etc_lock:
+        if _etc_dir is None or not os.path.isdir(_etc_dir):
+            d = tempfile.mkdtemp(prefix="claw-etc-")
+            for name in _ETC:
+                src = f"/etc/{name}"
+                if os.path.isdir(src) and not os.path.islink(src):
+                    shutil.copytree(src, f"{d}/{name}", symlinks=True, ignore_dangling_symlinks=True)
+                elif os.path.lexists(src):
+                    shutil.copy2(src, f"{d}/{name}", follow_symlinks=False)
+            for name, text in (("passwd", _PASSWD), ("group", _GROUP), ("hosts", _HOSTS), ("hostname", "sandbox\n")):
+                with open(f"{d}/{name}", "w") as f:
+                    f.write(text)
+            os.chmod(d, 0o755)
+            atexit.register(shutil.rmtree, d, True)
+            _etc_dir = d
+        return _etc_dir
 
 
 def _uid_has_processes(uid: int) -> bool:
@@ -117,11 +145,9 @@ class LocalSandbox:
         if reason:
             raise SandboxError(reason)
         self._uid = _host_uid()
-        fds: list[int] = []
-        args = ["setpriv", f"--reuid={self._uid}", f"--regid={self._uid}", "--clear-groups", "--",
-                "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+        args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
-                "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev"]
+                "--ro-bind", "/usr", "/usr", "--ro-bind", _staged_etc(), "/etc", "--proc", "/proc", "--dev", "/dev"]
         if self.config.network:
             args.insert(args.index("--unshare-all") + 1, "--share-net")
         for top in ("bin", "lib", "lib32", "lib64", "libx32", "sbin"):
@@ -130,30 +156,18 @@ class LocalSandbox:
                 args += ["--symlink", os.readlink(host), host]
             elif os.path.isdir(host):
                 args += ["--ro-bind", host, host]
-        for name in _ETC:
-            if os.path.exists(f"/etc/{name}"):
-                args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-        for dest, text in (("/etc/passwd", _PASSWD), ("/etc/group", _GROUP), ("/etc/hosts", _HOSTS),
-                           ("/etc/hostname", "sandbox\n")):
-            r, w = os.pipe()
-            os.write(w, text.encode())
-            os.close(w)
-            fds.append(r)
-            args += ["--ro-bind-data", str(r), dest]
         for path, size in self.config.writable.items():
             args += ["--size", str(parse_size(size)), "--perms", "0755", "--tmpfs", path]
         args += ["--size", str(4 << 20), "--perms", "0700", "--tmpfs", "/run/claw"]
         info_r, info_w = os.pipe()
-        fds.append(info_w)
         args += ["--remount-ro", "/", "--chdir", self.config.workdir if self.config.workdir in
                  self.config.writable else "/", "--info-fd", str(info_w), "--", "/usr/bin/sleep", "infinity"]
-        try:
+        try:  # bubblewrap runs as the sandbox's own unprivileged host uid
             self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, pass_fds=tuple(fds),
-                                          start_new_session=True, env={"PATH": PATH})
+                                          stderr=subprocess.PIPE, pass_fds=(info_w,), start_new_session=True,
+                                          env={"PATH": PATH}, user=self._uid, group=self._uid, extra_groups=[])
         finally:
-            for fd in fds:
-                os.close(fd)
+            os.close(info_w)
         try:
             info = self._read_info(info_r)
         finally:

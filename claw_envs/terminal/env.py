@@ -155,7 +155,7 @@ class TerminalEnv(ClawEnv):
             if not r.ok:
                 raise TaskError(f"task {task.id}: setup failed with exit code {r.exit_code}"
                                 f"{' (timed out)' if r.timed_out else ''}: {r.output.strip()[-800:]}")
-        if task.dockerfile is None and self.workdir != "/":
+        if self.workdir != self._sandbox.config.workdir:  # commands start in the config's workdir
             self.session.cd(self.workdir)
 
     def step(self, action: Any):
