@@ -13,7 +13,10 @@ import gymnasium as gym
 
 __version__ = "0.1.0"
 
-ENV_IDS = {"claw/Terminal-v0": "claw_envs.terminal.env:TerminalEnv"}
+ENV_IDS = {
+    "claw/Terminal-v0": "claw_envs.terminal.env:TerminalEnv",
+    "claw/ToolCall-v0": "claw_envs.toolcall.env:ToolCallEnv",
+}
 
 
 def _make_vec(entry_point: str, num_envs: int = 1, **kwargs):
