@@ -28,9 +28,9 @@ if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
   exit 0
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-echo "setup: installing torch==2.13.0 (CPU) first, then claw-gym[dev]"
+echo "setup: installing torch==2.13.0 (CPU) first, then claw-gym[dev,train]"
 .venv/bin/pip install -q torch==2.13.0
 printf 'torch==2.13.0\n' > .venv/constraints.txt
-.venv/bin/pip install -q -c .venv/constraints.txt -e '.[dev]'
+.venv/bin/pip install -q -c .venv/constraints.txt -e '.[dev,train]'
 echo "$want" > "$stamp"
 echo "setup: done"

@@ -14,7 +14,14 @@ from claw_envs.core.task import builtin_tasks_dir
 from claw_envs.sandbox import SandboxConfig, make_sandbox
 from claw_envs.toolcall.generator import generate
 from claw_envs.toolcall.task import ToolTask, load_tool_tasks
-from claw_envs.toolcall.tools import Tool, ToolArgumentError, bash_tool, function_tool, python_tool, query_db_tool
+from claw_envs.toolcall.tools import (
+    Tool,
+    ToolArgumentError,
+    bash_tool,
+    function_tool,
+    python_tool,
+    query_db_tool,
+)
 from claw_envs.toolcall.verifiers import last_boxed, verify_answer
 
 INSTRUCTIONS = ("\n\nYou can call these tools: {tools}. Call a tool with <tool_call>{{\"name\": ..., "
@@ -102,6 +109,12 @@ class ToolCallEnv(ClawEnv):
             raise TaskError(f"task {self.task.id if self.task else '?'} needs unknown tools {missing}; "
                             f"available: {sorted(self.toolbox)}")
         return [self.toolbox[n] for n in dict.fromkeys(names)]
+
+    def offered_tools(self) -> list[Tool]:
+        """Every tool some episode of this env can offer (what adapters expose as methods)."""
+        names = ["python"] if self.generated else [n for t in self.tasks for n in t.tools]
+        names += [t.name for t in self.extra_tools] + ([self.answer_tool] if self.answer_tool else [])
+        return [self.toolbox[n] for n in dict.fromkeys(names) if n in self.toolbox]
 
     def tool_schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self.episode_tools()]

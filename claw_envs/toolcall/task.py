@@ -38,9 +38,14 @@ def _task(d: Any, where: str) -> ToolTask:
     if not isinstance(oracle, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str)
                                                and isinstance(c.get("arguments", {}), dict) for c in oracle):
         raise TaskError(f"{where}: 'oracle' must be a list of {{name, arguments}} tool calls")
+    tolerance = d.get("tolerance")
+    try:
+        tolerance = None if tolerance is None else float(tolerance)  # YAML reads "1e-6" as a string
+    except (TypeError, ValueError) as e:
+        raise TaskError(f"{where}: 'tolerance' must be a number, got {d.get('tolerance')!r}") from e
     tools = d.get("tools") or ["python"]
     return ToolTask(id=str(d["id"]), question=str(d["question"]).strip(), answer=str(d["answer"]).strip(),
-                    verifier=d.get("verifier", "math"), tolerance=d.get("tolerance"), tools=tuple(tools),
+                    verifier=d.get("verifier", "math"), tolerance=tolerance, tools=tuple(tools),
                     oracle=tuple(oracle), tags=tuple(d.get("tags") or ()))
 
 

@@ -43,7 +43,16 @@ def verify_exact(pred: str, gold: str) -> bool:
     return _normalise(pred) == _normalise(gold)
 
 
+def _integer(s: str) -> int | None:
+    s = s.strip().replace(",", "").replace("$", "")
+    return int(s) if re.fullmatch(r"-?\d+", s) else None
+
+
 def verify_numeric(pred: str, gold: str, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> bool:
+    """Equal within tolerance; two integers (e.g. 1893456000, 2**100) must be exactly equal."""
+    ia, ib = _integer(pred), _integer(gold)
+    if ia is not None and ib is not None:
+        return ia == ib
     a, b = _number(pred), _number(gold)
     if a is None or b is None:
         return False
@@ -52,7 +61,10 @@ def verify_numeric(pred: str, gold: str, rel_tol: float = 1e-6, abs_tol: float =
 
 def verify_math(pred: str, gold: str) -> bool:
     """Mathematical equivalence: ``math-verify`` when installed, else sympy, else numeric."""
-    if verify_exact(pred, gold) or verify_numeric(pred, gold):
+    ia, ib = _integer(pred), _integer(gold)
+    if ia is not None and ib is not None:
+        return ia == ib
+    if verify_exact(pred, gold) or verify_numeric(pred, gold, rel_tol=1e-9):
         return True
     try:
         from math_verify import parse, verify

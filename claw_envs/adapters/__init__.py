@@ -1,0 +1,1 @@
+"""Adapters that expose claw envs to other RL libraries (imported on demand)."""
