@@ -25,20 +25,30 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tasks_path(path: str | None) -> Path:
+def _tasks_path(path: str | None, family: str = "terminal") -> Path:
     from claw_envs.core.task import builtin_tasks_dir
 
-    return Path(path) if path else builtin_tasks_dir("terminal")
+    return Path(path) if path else builtin_tasks_dir(family)
 
 
 def cmd_tasks_list(args: argparse.Namespace) -> int:
-    from claw_envs.core.task import load_tasks
+    path = _tasks_path(args.path, args.family)
+    if args.family == "toolcall":
+        from claw_envs.toolcall.task import load_tool_tasks
 
-    tasks = load_tasks(_tasks_path(args.path))
-    table = Table("id", "format", "difficulty", "tags", "tests", title=f"{len(tasks)} tasks")
-    for t in tasks:
-        table.add_row(t.id, t.format, t.difficulty or "", ",".join(t.tags),
-                      str(len(t.checks)) if t.checks else "test.sh")
+        table = Table("id", "verifier", "tools", "tags", "oracle calls")
+        tasks = load_tool_tasks(path)
+        for t in tasks:
+            table.add_row(t.id, t.verifier, ",".join(t.tools), ",".join(t.tags), str(len(t.oracle)))
+    else:
+        from claw_envs.core.task import load_tasks
+
+        table = Table("id", "format", "difficulty", "tags", "tests")
+        tasks = load_tasks(path)
+        for t in tasks:
+            table.add_row(t.id, t.format, t.difficulty or "", ",".join(t.tags),
+                          str(len(t.checks)) if t.checks else "test.sh")
+    table.title = f"{len(tasks)} {args.family} tasks"
     console.print(table)
     return 0
 
@@ -48,20 +58,33 @@ def _fmt(x: float | None) -> str:
 
 
 def cmd_tasks_validate(args: argparse.Namespace) -> int:
-    from claw_envs.terminal.env import TerminalEnv
-    from claw_envs.terminal.validate import validate_task
+    path = _tasks_path(args.path, args.family)
+    if args.family == "toolcall":
+        from claw_envs.toolcall.env import ToolCallEnv
+        from claw_envs.toolcall.validate import validate_tool_task as validate
 
-    env = TerminalEnv(tasks=_tasks_path(args.path), backend=args.backend)
+        env = ToolCallEnv(tasks=path, backend=args.backend)
+        columns = ("task", "oracle", "wrong answer", "ok", "problem")
+        def row(v):
+            return v.task_id, _fmt(v.oracle_reward), _fmt(v.wrong_reward)
+    else:
+        from claw_envs.terminal.env import TerminalEnv
+        from claw_envs.terminal.validate import validate_task as validate
+
+        env = TerminalEnv(tasks=path, backend=args.backend)
+        columns = ("task", "null", "oracle", "ok", "problem")
+        def row(v):
+            return v.task_id, _fmt(v.null_score), _fmt(v.oracle_score)
     results = []
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("validating", total=len(env.tasks))
         for t in env.tasks:
-            results.append(validate_task(env, t.id))
+            results.append(validate(env, t.id))
             progress.advance(bar)
     env.close()
-    table = Table("task", "null", "oracle", "ok", "problem")
+    table = Table(*columns)
     for v in results:
-        table.add_row(v.task_id, _fmt(v.null_score), _fmt(v.oracle_score), "✓" if v.ok else "✗", v.error or "")
+        table.add_row(*row(v), "✓" if v.ok else "✗", v.error or "")
     console.print(table)
     bad = [v.task_id for v in results if not v.ok]
     console.print(f"{len(results) - len(bad)}/{len(results)} tasks valid" + (f"; invalid: {bad}" if bad else ""))
@@ -105,9 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = sub.add_parser("tasks", help="list or validate task sets").add_subparsers(dest="tasks_cmd", required=True)
     tl = tasks.add_parser("list", help="list the tasks in a folder (default: built-in terminal tasks)")
     tl.add_argument("path", nargs="?")
+    tl.add_argument("--family", default="terminal", choices=["terminal", "toolcall"])
     tl.set_defaults(fn=cmd_tasks_list)
     tv = tasks.add_parser("validate", help="oracle passes / do-nothing fails, for every task")
     tv.add_argument("path", nargs="?")
+    tv.add_argument("--family", default="terminal", choices=["terminal", "toolcall"])
     tv.add_argument("--backend", default="local", choices=["local", "docker"])
     tv.set_defaults(fn=cmd_tasks_validate)
     d = sub.add_parser("demo", help="run one Terminal-v0 episode with a scripted policy and print the trace")
