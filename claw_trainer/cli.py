@@ -121,6 +121,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if total == 1.0 else 1
 
 
+def cmd_judge_eval(args: argparse.Namespace) -> int:
+    from claw_envs.prm import Judge, make_backend
+    from claw_envs.prm.evaluate import CLASSES, evaluate_judge, load_cases
+
+    cases = load_cases(args.cases)
+    judge = Judge(make_backend(args.judge, model=args.model), mode="binary", m=args.m,
+                  temperature=args.temperature, max_tokens=args.max_tokens, max_concurrency=args.concurrency)
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task(f"judging with {args.judge}", total=len(cases))
+        rep = evaluate_judge(judge, cases, progress=lambda: progress.advance(bar))
+    table = Table("class", "precision", "recall", title=f"{args.judge} on {len(cases)} cases (m={args.m})")
+    for c in CLASSES:
+        table.add_row(f"{c:+d}", f"{rep.precision[c]:.2f}", f"{rep.recall[c]:.2f}")
+    console.print(table)
+    console.print(f"accuracy {rep.accuracy:.3f}   Cohen's kappa {rep.kappa:.3f}   invalid votes {rep.invalid_votes}"
+                  f"/{len(cases) * args.m}   {rep.judgements_per_s:.2f} judgements/s")
+    console.print("accuracy by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in rep.by_kind.items()))
+    if args.json:
+        print(json.dumps({"judge": args.judge, "m": args.m, "n": rep.n, "accuracy": rep.accuracy,
+                          "kappa": rep.kappa, "precision": rep.precision, "recall": rep.recall,
+                          "by_kind": rep.by_kind, "invalid_votes": rep.invalid_votes,
+                          "judgements_per_s": rep.judgements_per_s}))
+    judge.close()
+    return 0
+
+
+def cmd_serve_model(args: argparse.Namespace) -> int:
+    from claw_trainer.serve_model import serve
+
+    serve(args.model, host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="claw", description="claw-gym: agent environments with next-state signals")
     sub = p.add_subparsers(dest="command", required=True)
@@ -141,6 +174,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--backend", default="local", choices=["local", "docker"])
     d.add_argument("--json", action="store_true", help="also print a JSON summary line")
     d.set_defaults(fn=cmd_demo)
+    je = sub.add_parser("judge-eval", help="accuracy / precision / recall / kappa of a judge on labelled cases")
+    je.add_argument("--judge", default="rules", help="rules | hf:<model spec> | http://host:port/v1")
+    je.add_argument("--model", default="default", help="model name sent to an HTTP judge")
+    je.add_argument("--cases", default=str(Path(__file__).resolve().parents[1] / "tasks" / "judge" / "cases.jsonl"))
+    je.add_argument("--m", type=int, default=3, help="votes per case")
+    je.add_argument("--temperature", type=float, default=0.7)
+    je.add_argument("--max-tokens", type=int, default=128)
+    je.add_argument("--concurrency", type=int, default=8)
+    je.add_argument("--json", action="store_true")
+    je.set_defaults(fn=cmd_judge_eval)
+    sm = sub.add_parser("serve-model", help="serve a local model with an OpenAI-compatible API")
+    sm.add_argument("--model", default="smollm2", help="smollm2 or a local model directory")
+    sm.add_argument("--host", default="127.0.0.1")
+    sm.add_argument("--port", type=int, default=8000)
+    sm.set_defaults(fn=cmd_serve_model)
     return p
 
 

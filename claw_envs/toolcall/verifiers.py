@@ -5,20 +5,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from claw_envs.core.text import last_boxed
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (nested braces allowed), or None."""
-    start = text.rfind("\\boxed{")
-    while start != -1:
-        i, depth = start + len("\\boxed{"), 1
-        j = i
-        while j < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
-            j += 1
-        if depth == 0:
-            return text[i:j - 1].strip()
-        start = text.rfind("\\boxed{", 0, start)
-    return None
+__all__ = ["last_boxed", "verify_answer"]
 
 
 def _number(s: str) -> float | None:

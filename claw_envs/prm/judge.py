@@ -1,0 +1,192 @@
+"""The judge (PRM): ``Judge.score(turn) -> Judgement`` from m votes of a backend, aggregated.
+
+Votes run concurrently (bounded by ``max_concurrency`` across all turns), each with a timeout and retries.
+Timeouts, HTTP errors, backend exceptions and unparsable replies become invalid votes and counters in
+``Judge.stats``: ``score`` never raises for them. Results are cached by content (mode, backend, prompt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from claw_envs.core.errors import JudgeError
+from claw_envs.core.nextstate import NextState
+from claw_envs.prm.prompts import MODES, build_messages, majority, mean, parse_hint, parse_vote, select_hint
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One agent turn to judge: the action and the world's answer to it."""
+
+    action: str
+    next_text: str
+    next_role: str = "environment"
+    task: str | None = None
+    history: tuple[dict[str, Any], ...] = ()
+    step: int = 0
+    kind: str = "chat"
+
+    @classmethod
+    def from_next_state(cls, action: str, ns: NextState, **kw: Any) -> Turn:
+        return cls(action=action, next_text=ns.text, next_role=ns.role, kind=ns.kind, **kw)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """``score``: the aggregated vote; ``votes``: each vote (None = invalid); ``hint``: for OPD, or None."""
+
+    score: float
+    votes: tuple[int | None, ...]
+    hint: str | None = None
+    raw: tuple[str | None, ...] = ()
+    latency: float = 0.0
+    cached: bool = False
+
+    @property
+    def invalid(self) -> int:
+        return sum(v is None for v in self.votes)
+
+
+class Backend(Protocol):
+    name: str
+
+    async def complete(self, messages: list[dict[str, str]], *, turn: Turn, mode: str, temperature: float,
+                       max_tokens: int) -> str: ...
+
+
+@dataclass
+class JudgeStats:
+    turns: int = 0
+    calls: int = 0
+    invalid: int = 0
+    timeouts: int = 0
+    errors: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Judge:
+    """A PRM judge over any backend.
+
+    Args:
+        backend: ``RuleBackend()``, ``OpenAIBackend(url, model)``, ``TransformersBackend(model)`` or your own.
+        mode: ``binary`` (majority of {-1, 0, 1}), ``step`` (mean of {-1, 1}) or ``hint`` (+1 with a hint).
+        m: votes per turn. aggregation: ``majority`` or ``mean`` (default by mode).
+        timeout: seconds per vote; retries: extra attempts after an error or timeout (not after garbage).
+    """
+
+    backend: Any
+    mode: str = "binary"
+    m: int = 3
+    aggregation: str | None = None
+    temperature: float = 0.7
+    max_tokens: int = 256
+    timeout: float = 60.0
+    retries: int = 1
+    max_concurrency: int = 8
+    cache_size: int = 4096
+    stats: JudgeStats = field(default_factory=JudgeStats)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise JudgeError(f"judge mode must be one of {MODES}, got {self.mode!r}")
+        self.aggregation = self.aggregation or ("mean" if self.mode == "step" else "majority")
+        if self.aggregation not in ("majority", "mean"):
+            raise JudgeError(f"aggregation must be 'majority' or 'mean', got {self.aggregation!r}")
+        if self.m < 1:
+            raise JudgeError(f"m (votes per turn) must be >= 1, got {self.m}")
+        self._cache: OrderedDict[str, Judgement] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sem: asyncio.Semaphore | None = None
+
+    # -- async API ---------------------------------------------------------------------------------
+    async def ascore(self, turn: Turn) -> Judgement:
+        messages = build_messages(self.mode, turn.action, turn.next_role, turn.next_text, turn.task,
+                                  list(turn.history), turn.step)
+        key = hashlib.sha256(json.dumps([self.mode, self.m, self.aggregation, getattr(self.backend, "name", ""),
+                                         messages], sort_keys=True).encode()).hexdigest()
+        with self._lock:
+            self.stats.turns += 1
+            if key in self._cache:
+                self.stats.cache_hits += 1
+                self._cache.move_to_end(key)
+                hit = self._cache[key]
+                return Judgement(hit.score, hit.votes, hit.hint, hit.raw, 0.0, cached=True)
+        t0 = time.monotonic()
+        raws = await asyncio.gather(*(self._vote(messages, turn) for _ in range(self.m)))
+        votes = [parse_vote(self.mode, r) for r in raws]
+        with self._lock:
+            self.stats.invalid += sum(v is None for v in votes)
+        agg = majority if self.aggregation == "majority" else mean
+        hint = select_hint(votes, [parse_hint(r) for r in raws]) if self.mode == "hint" else None
+        j = Judgement(score=agg(votes), votes=tuple(votes), hint=hint, raw=tuple(raws),
+                      latency=time.monotonic() - t0)
+        with self._lock:
+            self._cache[key] = j
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return j
+
+    async def _vote(self, messages: list[dict[str, str]], turn: Turn) -> str | None:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.max_concurrency)
+        for attempt in range(self.retries + 1):
+            async with self._sem:
+                try:
+                    with self._lock:
+                        self.stats.calls += 1
+                    return await asyncio.wait_for(
+                        self.backend.complete(messages, turn=turn, mode=self.mode, temperature=self.temperature,
+                                              max_tokens=self.max_tokens), self.timeout)
+                except TimeoutError:
+                    with self._lock:
+                        self.stats.timeouts += 1
+                        self.stats.last_error = f"timed out after {self.timeout:g} s"
+                except Exception as e:  # noqa: BLE001 - a judge never crashes the env or the run
+                    with self._lock:
+                        self.stats.errors += 1
+                        self.stats.last_error = f"{type(e).__name__}: {e}"[:500]
+            if attempt < self.retries:
+                with self._lock:
+                    self.stats.retries += 1
+                await asyncio.sleep(0.05 * (2 ** attempt))
+        return None
+
+    # -- sync API (usable from any thread, e.g. vector-env workers) ----------------------------------
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="claw-judge", daemon=True).start()
+            return self._loop
+
+    def submit(self, turn: Turn) -> Future:
+        """Start judging ``turn`` in the background; returns a concurrent Future of the Judgement."""
+        return asyncio.run_coroutine_threadsafe(self.ascore(turn), self._ensure_loop())
+
+    def score(self, turn: Turn) -> Judgement:
+        """Judge ``turn`` and wait for the result (never raises for backend failures)."""
+        return self.submit(turn).result()
+
+    def close(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            loop = self._loop
+            close = getattr(self.backend, "aclose", None)
+            if close is not None:
+                asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            self._loop = None

@@ -1,0 +1,75 @@
+"""PRMReward: a ``gym.Wrapper`` that adds the judge's process reward to any claw env."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+import gymnasium as gym
+
+from claw_envs.prm.judge import Judge, Judgement, Turn
+
+
+class PRMReward(gym.Wrapper):
+    """Judge each ``(action, next_state)`` and add ``coef · process`` to the env's reward.
+
+    ``info["reward_channels"]`` keeps every channel apart: ``outcome`` (the env's reward), ``process`` (the
+    judge's score), ``votes``, ``hint`` (from ``hint_judge``, if given) and ``judge_latency``. Trainers compose
+    channels; this wrapper only adds ``coef · process`` to the scalar reward for libraries that need one.
+
+    With ``async_judging=True`` the step returns at once with ``process=None`` and ``pending=True``; the
+    judgement runs in the background and ``collect()`` returns ``(episode, step, channels)`` for every turn
+    judged since the last call (``collect(wait=True)`` waits for all pending ones).
+    """
+
+    def __init__(self, env: gym.Env, judge: Judge, coef: float = 1.0, hint_judge: Judge | None = None,
+                 async_judging: bool = False):
+        super().__init__(env)
+        self.judge, self.hint_judge, self.coef, self.async_judging = judge, hint_judge, coef, async_judging
+        self._pending: list[tuple[int, int, Future, Future | None, float]] = []
+        self.episode = -1
+        self._step = 0
+
+    def reset(self, **kwargs: Any):
+        self.episode += 1
+        self._step = 0
+        return self.env.reset(**kwargs)
+
+    def _turn(self, action: Any, info: dict[str, Any], obs: Any) -> Turn:
+        text = action if isinstance(action, str) else str(
+            action.get("content") or action.get("tool_calls") if isinstance(action, dict) else action)
+        msgs = obs if isinstance(obs, list) else []
+        task = msgs[0]["content"] if msgs and msgs[0].get("role") == "user" else None
+        return Turn.from_next_state(text, info["next_state"], task=task, history=tuple(msgs[:-2]), step=self._step)
+
+    @staticmethod
+    def _channels(outcome: float, j: Judgement, h: Judgement | None) -> dict[str, Any]:
+        return {"outcome": outcome, "process": j.score, "votes": list(j.votes), "hint": h.hint if h else None,
+                "judge_latency": j.latency + (h.latency if h else 0.0), "invalid_votes": j.invalid}
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._step += 1
+        turn = self._turn(action, info, obs)
+        if self.async_judging:
+            fut = self.judge.submit(turn)
+            hfut = self.hint_judge.submit(turn) if self.hint_judge else None
+            self._pending.append((self.episode, self._step, fut, hfut, float(reward)))
+            info["reward_channels"] = {"outcome": float(reward), "process": None, "votes": None, "hint": None,
+                                       "judge_latency": None, "pending": True}
+            return obs, reward, terminated, truncated, info
+        j = self.judge.score(turn)
+        h = self.hint_judge.score(turn) if self.hint_judge else None
+        info["reward_channels"] = self._channels(float(reward), j, h)
+        return obs, float(reward) + self.coef * j.score, terminated, truncated, info
+
+    def collect(self, wait: bool = False) -> list[tuple[int, int, dict[str, Any]]]:
+        """Judgements finished since the last call (all pending ones when ``wait``)."""
+        done, still = [], []
+        for ep, st, fut, hfut, outcome in self._pending:
+            if wait or (fut.done() and (hfut is None or hfut.done())):
+                done.append((ep, st, self._channels(outcome, fut.result(), hfut.result() if hfut else None)))
+            else:
+                still.append((ep, st, fut, hfut, outcome))
+        self._pending = still
+        return done

@@ -1,0 +1,141 @@
+"""``claw serve-model``: a small OpenAI-compatible chat-completions server for a local transformers model.
+
+Used as the CPU judge/policy server. ``POST /v1/chat/completions`` accepts ``messages``, ``temperature``,
+``top_p``, ``max_tokens``, ``n``, ``seed``, ``logprobs``/``top_logprobs`` and ``tools``; every choice also
+carries ``token_ids`` and the response ``prompt_token_ids``, so trainers get token-exact samples. Log-probs
+are those of the sampling distribution (after temperature/top-p). Generation runs in a worker thread, one
+request at a time per model, so the server keeps answering ``/health`` while it generates.
+"""
+
+# No `from __future__ import annotations`: FastAPI must resolve the request model defined in build_app.
+import threading
+import time
+import uuid
+from typing import Any
+
+from claw_envs.core.errors import ConfigError
+
+
+def build_app(model: Any, tokenizer: Any, model_name: str = "local") -> Any:
+    import torch
+    from fastapi import FastAPI, HTTPException
+    from fastapi.concurrency import run_in_threadpool
+    from pydantic import BaseModel, Field
+
+    class ChatRequest(BaseModel):
+        model: str | None = None
+        messages: list[dict[str, Any]]
+        temperature: float = Field(1.0, ge=0.0, le=5.0)
+        top_p: float = Field(1.0, gt=0.0, le=1.0)
+        max_tokens: int = Field(256, ge=1, le=8192)
+        n: int = Field(1, ge=1, le=16)
+        seed: int | None = None
+        logprobs: bool = False
+        top_logprobs: int = Field(0, ge=0, le=20)
+        tools: list[dict[str, Any]] | None = None
+
+    app = FastAPI(title="claw serve-model")
+    lock = threading.Lock()
+    eos = tokenizer.eos_token_id
+
+    def generate(req: ChatRequest) -> dict[str, Any]:
+        try:
+            prompt = tokenizer.apply_chat_template(req.messages, tools=req.tools, tokenize=False,
+                                                   add_generation_prompt=True)
+        except Exception as e:  # noqa: BLE001
+            raise HTTPException(400, f"could not render the messages with the chat template: {e}") from e
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+        n_prompt = ids["input_ids"].shape[1]
+        sample = req.temperature > 0
+        with lock, torch.no_grad():
+            if req.seed is not None:
+                torch.manual_seed(req.seed)
+            out = model.generate(**ids, max_new_tokens=req.max_tokens, do_sample=sample, num_return_sequences=req.n,
+                                 temperature=req.temperature if sample else None, top_p=req.top_p if sample else None,
+                                 top_k=0 if sample else None, output_scores=True, return_dict_in_generate=True,
+                                 pad_token_id=tokenizer.pad_token_id or eos)
+            logp = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (n, T, vocab), processed dist
+        choices, total = [], 0
+        for i in range(req.n):
+            toks = out.sequences[i, n_prompt:].tolist()
+            finish = "length"
+            if eos in toks:
+                toks, finish = toks[:toks.index(eos)], "stop"
+            total += len(toks)
+            choice: dict[str, Any] = {
+                "index": i, "finish_reason": finish, "token_ids": toks,
+                "message": {"role": "assistant", "content": tokenizer.decode(toks, skip_special_tokens=True)}}
+            if req.logprobs:
+                content = []
+                for t, tok in enumerate(toks):
+                    entry = {"token": tokenizer.convert_ids_to_tokens(tok), "logprob": float(logp[i, t, tok])}
+                    if req.top_logprobs:
+                        vals, idx = logp[i, t].topk(req.top_logprobs)
+                        entry["top_logprobs"] = [{"token": tokenizer.convert_ids_to_tokens(int(j)),
+                                                  "logprob": float(v)} for v, j in zip(vals, idx, strict=True)]
+                    content.append(entry)
+                choice["logprobs"] = {"content": content}
+            choices.append(choice)
+        return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+                "model": model_name, "choices": choices, "prompt_token_ids": ids["input_ids"][0].tolist(),
+                "usage": {"prompt_tokens": n_prompt, "completion_tokens": total, "total_tokens": n_prompt + total}}
+
+    @app.post("/v1/chat/completions")
+    async def chat(req: ChatRequest) -> dict[str, Any]:
+        if not req.messages:
+            raise HTTPException(400, "messages must not be empty")
+        return await run_in_threadpool(generate, req)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "claw-gym"}]}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+class ModelServer:
+    """Run ``build_app`` with uvicorn in a background thread (for tests and in-process use)."""
+
+    def __init__(self, model: Any, tokenizer: Any, host: str = "127.0.0.1", port: int = 0, name: str = "local"):
+        import socket
+
+        import uvicorn
+
+        if port == 0:
+            with socket.socket() as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+        self.host, self.port = host, port
+        cfg = uvicorn.Config(build_app(model, tokenizer, name), host=host, port=port, log_level="warning")
+        self.server = uvicorn.Server(cfg)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def __enter__(self) -> "ModelServer":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise ConfigError(f"the model server did not start on {self.host}:{self.port}")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def serve(model_spec: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+    import uvicorn
+
+    from claw_trainer.models import load_model
+
+    model, tok = load_model(model_spec)
+    uvicorn.run(build_app(model, tok, model_spec), host=host, port=port)
