@@ -238,3 +238,7 @@ def test_http_judge_end_to_end_against_serve_model(tmp_path):
         assert judge.stats.calls == 3 and judge.stats.errors == 0 and j.score == 0.0 and len(j.raw) == 3
         assert all(isinstance(x, str) for x in j.raw)
         judge.close()
+        batched = Judge(OpenAIBackend(server.base_url, "tiny"), m=3, max_tokens=16, batch_votes=True)
+        j = batched.score(TURN)
+        assert batched.stats.calls == 1 and len(j.votes) == 3 and len(j.raw) == 3  # m samples, one request
+        batched.close()

@@ -29,16 +29,22 @@ class OpenAIBackend:
         self._httpx = httpx
         self._client: Any = None
 
-    async def complete(self, messages: list[dict[str, str]], *, temperature: float = 0.7,
-                       max_tokens: int = 256, **_: Any) -> str:
+    async def complete_n(self, messages: list[dict[str, str]], *, n: int = 1, temperature: float = 0.7,
+                         max_tokens: int = 256, **_: Any) -> list[str | None]:
+        """``n`` samples from one request (OpenAI's ``n``); a choice without text content is None."""
         if self._client is None:
             self._client = self._httpx.AsyncClient(timeout=None, headers=self._headers)
-        r = await self._client.post(self.url, json={"model": self.model, "messages": messages,
+        r = await self._client.post(self.url, json={"model": self.model, "messages": messages, "n": n,
                                                     "temperature": temperature, "max_tokens": max_tokens,
                                                     **self.extra})
         r.raise_for_status()
-        content = r.json()["choices"][0]["message"]["content"]
-        if not isinstance(content, str):
+        choices = r.json()["choices"]
+        out = [c.get("message", {}).get("content") for c in choices]
+        return [c if isinstance(c, str) else None for c in out]
+
+    async def complete(self, messages: list[dict[str, str]], **opts: Any) -> str:
+        content = (await self.complete_n(messages, n=1, **opts))[0]
+        if content is None:
             raise ValueError("the server's reply has no message content")
         return content
 

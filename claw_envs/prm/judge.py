@@ -86,6 +86,7 @@ class Judge:
         mode: ``binary`` (majority of {-1, 0, 1}), ``step`` (mean of {-1, 1}) or ``hint`` (+1 with a hint).
         m: votes per turn. aggregation: ``majority`` or ``mean`` (default by mode).
         timeout: seconds per vote; retries: extra attempts after an error or timeout (not after garbage).
+        batch_votes: one request with ``n=m`` instead of m requests (servers that batch samples answer faster).
     """
 
     backend: Any
@@ -98,6 +99,7 @@ class Judge:
     retries: int = 1
     max_concurrency: int = 8
     cache_size: int = 4096
+    batch_votes: bool = False  # ask the backend for m samples in one request (OpenAI ``n``), when it can
     stats: JudgeStats = field(default_factory=JudgeStats)
 
     def __post_init__(self) -> None:
@@ -131,7 +133,10 @@ class Judge:
                 hit = self._cache[key]  # same judgement, same latency as when it was computed
                 return Judgement(hit.score, hit.votes, hit.hint, hit.raw, hit.latency, cached=True)
         t0 = time.monotonic()
-        raws = await asyncio.gather(*(self._vote(messages, turn) for _ in range(self.m)))
+        if self.batch_votes and self.m > 1 and hasattr(self.backend, "complete_n"):
+            raws = await self._vote(messages, turn, n=self.m)  # one request, m samples
+        else:
+            raws = await asyncio.gather(*(self._vote(messages, turn) for _ in range(self.m)))
         votes = [parse_vote(self.mode, r) for r in raws]
         with self._lock:
             self.stats.invalid += sum(v is None for v in votes)
@@ -145,17 +150,22 @@ class Judge:
                 self._cache.popitem(last=False)
         return j
 
-    async def _vote(self, messages: list[dict[str, str]], turn: Turn) -> str | None:
+    async def _vote(self, messages: list[dict[str, str]], turn: Turn, n: int | None = None) -> Any:
+        """One vote (a reply or None), or with ``n`` a list of n replies from one request."""
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.max_concurrency)
+        opts = {"turn": turn, "mode": self.mode, "temperature": self.temperature, "max_tokens": self.max_tokens}
         for attempt in range(self.retries + 1):
             async with self._sem:
                 try:
                     with self._lock:
                         self.stats.calls += 1
-                    return await asyncio.wait_for(
-                        self.backend.complete(messages, turn=turn, mode=self.mode, temperature=self.temperature,
-                                              max_tokens=self.max_tokens), self.timeout)
+                    call = self.backend.complete_n(messages, n=n, **opts) if n else \
+                        self.backend.complete(messages, **opts)
+                    out = await asyncio.wait_for(call, self.timeout)
+                    if n and (not isinstance(out, list) or len(out) != n):
+                        raise ValueError(f"expected {n} replies, got {out!r:.80}")
+                    return out
                 except TimeoutError:
                     with self._lock:
                         self.stats.timeouts += 1
@@ -168,7 +178,7 @@ class Judge:
                 with self._lock:
                     self.stats.retries += 1
                 await asyncio.sleep(0.05 * (2 ** attempt))
-        return None
+        return [None] * n if n else None
 
     # -- sync API (usable from any thread, e.g. vector-env workers) ----------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
