@@ -242,3 +242,14 @@ def test_http_judge_end_to_end_against_serve_model(tmp_path):
         j = batched.score(TURN)
         assert batched.stats.calls == 1 and len(j.votes) == 3 and len(j.raw) == 3  # m samples, one request
         batched.close()
+
+
+def test_transformers_backend_on_a_local_model(tmp_path):
+    from claw_envs.prm import TransformersBackend
+    from claw_trainer.tiny import build_tiny_model
+
+    backend = TransformersBackend(str(build_tiny_model(tmp_path / "tiny")))
+    judge = Judge(backend, m=2, max_tokens=8)
+    j = judge.score(TURN)
+    assert judge.stats.calls == 2 and judge.stats.errors == 0 and all(isinstance(r, str) for r in j.raw)
+    judge.close()
