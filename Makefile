@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench lint validate-tasks
+.PHONY: setup demo test bench bench-judge lint validate-tasks
 setup:
 	@bash scripts/setup.sh
 
@@ -13,10 +13,15 @@ test: setup
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
 validate-tasks: setup
-	$(PY) -m claw_trainer.cli tasks validate tasks/terminal
+	$(PY) -m claw_trainer.cli tasks validate --family terminal
+	$(PY) -m claw_trainer.cli tasks validate --family toolcall
 
 bench: setup
 	$(PY) bench/terminal.py
+	$(PY) bench/toolcall.py
+
+bench-judge: setup
+	$(PY) bench/judge.py
 
 lint: setup
 	.venv/bin/ruff check claw_envs claw_trainer tests bench
