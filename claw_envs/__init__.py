@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 ENV_IDS = {
     "claw/Terminal-v0": "claw_envs.terminal.env:TerminalEnv",
     "claw/ToolCall-v0": "claw_envs.toolcall.env:ToolCallEnv",
+    "claw/SWE-v0": "claw_envs.swe.env:SWEEnv",
 }
 
 

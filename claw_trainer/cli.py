@@ -91,6 +91,32 @@ def cmd_tasks_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _mark(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
+def cmd_swe_validate(args: argparse.Namespace) -> int:
+    from claw_envs.swe.instance import load_instances
+    from claw_envs.swe.validate import validate_instance
+
+    insts = load_instances(_tasks_path(args.path, "swe"))
+    results = []
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("validating SWE instances", total=len(insts))
+        for inst in insts:
+            results.append(validate_instance(inst, backend=args.backend))
+            progress.advance(bar)
+    table = Table("instance", "gold resolves", "empty fails", "F2P fail before", "F2P pass after",
+                  "P2P pass before", "problem")
+    for v in results:
+        table.add_row(v.instance_id, _mark(v.gold_resolved), _mark(not v.empty_resolved), _mark(v.f2p_fail_before),
+                      _mark(v.f2p_pass_after), _mark(v.p2p_pass_before), v.detail[:200])
+    console.print(table)
+    bad = [v.instance_id for v in results if not v.ok]
+    console.print(f"{len(results) - len(bad)}/{len(results)} instances valid" + (f"; invalid: {bad}" if bad else ""))
+    return 1 if bad else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """A Terminal-v0 episode driven by a scripted policy (look around, run the oracle, submit)."""
     import gymnasium as gym
@@ -168,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--family", default="terminal", choices=["terminal", "toolcall"])
     tv.add_argument("--backend", default="local", choices=["local", "docker"])
     tv.set_defaults(fn=cmd_tasks_validate)
+    sv = sub.add_parser("swe-validate", help="gold resolves / empty does not / F2P flips, for every SWE instance")
+    sv.add_argument("path", nargs="?")
+    sv.add_argument("--backend", default="local", choices=["local", "docker"])
+    sv.set_defaults(fn=cmd_swe_validate)
     d = sub.add_parser("demo", help="run one Terminal-v0 episode with a scripted policy and print the trace")
     d.add_argument("--task", help="task id (default: chosen by --seed)")
     d.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,167 @@
+"""claw/SWE-v0: fix a real bug in a repository; graded by SWE-bench's harness code in a fresh workspace."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from claw_envs.core.actions import parse_action
+from claw_envs.core.env import ClawEnv
+from claw_envs.core.errors import SandboxError, TaskError
+from claw_envs.core.nextstate import NextState
+from claw_envs.core.shell import format_result, interpret_shell_action
+from claw_envs.core.task import builtin_tasks_dir
+from claw_envs.sandbox import SandboxConfig, ShellSession, make_sandbox
+from claw_envs.swe.grading import ROOT, EvalResult, evaluate_patch
+from claw_envs.swe.instance import SWEInstance, load_instances
+from claw_envs.swe.workspace import materialize, prepare
+
+PROTOCOL = (
+    "\n\n---\nThe repository is checked out at {root}. Fix the issue above by editing the code (not the tests). "
+    "Each reply runs exactly one bash command: put it in a ```bash fenced block, or call the `bash` tool with "
+    "{{\"command\": ...}}. The working directory and exported variables persist. When you are done, reply "
+    "`submit`: your changes (git diff) are then tested.")
+
+
+class SWEEnv(ClawEnv):
+    """SWE-bench-style episodes.
+
+    Args:
+        instances: a folder of instance folders, a JSONL of SWE-bench rows, a list of ``SWEInstance``, or None
+            for the built-in ``tasks/swe``.
+        instance_ids: restrict to these ids.
+        max_steps: commands per episode (20). command_timeout: seconds per command (30).
+        eval_timeout: seconds for the test run at the end (300). max_parse_errors: consecutive (3).
+        model_name: ``model_name_or_path`` written into predictions.
+
+    On ``submit`` (or at ``max_steps``) the model patch is the ``git diff`` of the workspace against
+    ``base_commit``; it is evaluated in a fresh workspace (model patch, test patch, eval script) and graded by
+    ``swebench.harness.grading``. Reward +1 when resolved, −1 otherwise. ``info["outcome"]`` has the status
+    (resolved, unresolved, patch_failed, timeout, infra_error), the FULL/PARTIAL/NO resolution, the
+    FAIL_TO_PASS / PASS_TO_PASS fractions and the report; ``info["prediction"]`` the predictions row.
+    """
+
+    kind = "swe"
+
+    def __init__(self, instances: str | Path | list[SWEInstance] | None = None,
+                 instance_ids: list[str] | None = None, backend: str = "local",
+                 sandbox: SandboxConfig | dict | None = None, max_steps: int = 20, command_timeout: float = 30.0,
+                 eval_timeout: float = 300.0, max_parse_errors: int = 3, model_name: str = "claw-gym",
+                 render_mode: str | None = None):
+        super().__init__(render_mode=render_mode)
+        src = builtin_tasks_dir("swe") if instances is None else instances
+        self.instances = list(src) if isinstance(src, list) else load_instances(src)
+        if instance_ids is not None:
+            known = {i.instance_id for i in self.instances}
+            missing = sorted(set(instance_ids) - known)
+            if missing:
+                raise TaskError(f"unknown instance ids {missing}; known: {sorted(known)}")
+            self.instances = [i for i in self.instances if i.instance_id in set(instance_ids)]
+        self._by_id = {i.instance_id: i for i in self.instances}
+        cfg = sandbox if isinstance(sandbox, SandboxConfig) else SandboxConfig(**(sandbox or {}))
+        self.config = replace(cfg, workdir=ROOT, writable={**cfg.writable, ROOT: "512m"}, timeout=command_timeout)
+        self.backend = backend
+        self.max_steps, self.eval_timeout, self.max_parse_errors = max_steps, eval_timeout, max_parse_errors
+        self.model_name = model_name
+        self._sandbox = None
+        self.instance: SWEInstance | None = None
+        self._done = True
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        if "instance_id" in options:
+            if options["instance_id"] not in self._by_id:
+                raise TaskError(f"unknown instance_id {options['instance_id']!r}; known: {sorted(self._by_id)}")
+            inst = self._by_id[options["instance_id"]]
+        else:
+            inst = self.instances[int(self.np_random.integers(len(self.instances)))]
+        self.instance = inst = prepare(inst)
+        if self._sandbox is None:
+            self._sandbox = make_sandbox(self.backend, self.config)
+            self._sandbox.start()
+        else:
+            self._sandbox.reset()
+        materialize(self._sandbox, inst, ROOT)
+        self.session = ShellSession(self._sandbox)
+        self.steps = self.parse_errors = 0
+        self._done = False
+        self.messages = [{"role": "user", "content": inst.problem_statement.strip() + PROTOCOL.format(root=ROOT)}]
+        return self._observe(), {"instance_id": inst.instance_id, "base_commit": inst.base_commit}
+
+    def model_patch(self) -> str:
+        """The agent's changes as a patch against base_commit (new files included)."""
+        r = self._sandbox.exec(f"git add -A && git diff --cached --binary {self.instance.base_commit}",
+                               timeout=60, cwd=ROOT)
+        if not r.ok:
+            raise SandboxError(f"could not compute the model patch: {r.output.strip()[-300:]}")
+        return r.stdout
+
+    def step(self, action: Any):
+        if self._done:
+            raise RuntimeError("step() called after the episode ended: call reset() first")
+        parsed = parse_action(action)
+        content = action.get("content") or "" if isinstance(action, dict) else str(action)
+        self.messages.append({"role": "assistant", "content": content})
+        kind, value, call_id = interpret_shell_action(parsed)
+        done_reason, result = None, None
+        if kind == "error":
+            self.parse_errors += 1
+            text = f"Could not run your action: {value}"
+            if self.parse_errors >= self.max_parse_errors:
+                done_reason = "parse_errors"
+        elif kind == "submit":
+            text, done_reason = "Submitted. Testing your patch.", "submitted"
+        else:
+            self.parse_errors = 0
+            self.steps += 1
+            try:
+                result = self.session.run(value)
+                text = format_result(result, self.config.timeout)
+            except SandboxError as e:
+                text, done_reason = f"The sandbox stopped while running your command: {e}", "sandbox_died"
+        if done_reason is None and self.steps >= self.max_steps:
+            done_reason = "max_steps"
+        reward, extra = 0.0, {}
+        if done_reason is not None:
+            try:
+                patch = self.model_patch()
+            except SandboxError:
+                patch = ""
+            ev = evaluate_patch(self._sandbox, self.instance, patch, self.eval_timeout, self.model_name)
+            reward = 1.0 if ev.resolved else -1.0
+            extra["outcome"] = _outcome(ev)
+            extra["prediction"] = {"instance_id": self.instance.instance_id,
+                                   "model_name_or_path": self.model_name, "model_patch": patch}
+            self._done = True
+        payload: dict[str, Any] = {"action_kind": kind}
+        if result is not None:
+            payload.update(command=value, stdout=result.stdout, stderr=result.stderr, timed_out=result.timed_out,
+                           truncated=result.truncated)
+        ns = NextState(role="environment", kind="swe", text=text, exit_code=result.exit_code if result else None,
+                       done_reason=done_reason, payload=payload)
+        self.messages.append({"role": "tool", "content": text, "tool_call_id": call_id} if call_id
+                             else {"role": "user", "content": text})
+        info = self._info(ns, instance_id=self.instance.instance_id, step=self.steps, **extra)
+        return (self._observe(), reward, done_reason in ("submitted", "parse_errors", "sandbox_died"),
+                done_reason == "max_steps", info)
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
+        super().close()
+
+
+def _outcome(ev: EvalResult) -> dict[str, Any]:
+    return {"status": ev.status, "resolved": ev.resolved, "resolution": ev.resolution,
+            "FAIL_TO_PASS": ev.f2p, "PASS_TO_PASS": ev.p2p, "report": ev.report}
+
+
+def write_predictions(path: str | Path, predictions: list[dict[str, Any]]) -> None:
+    """A predictions JSONL the official SWE-bench harness can re-grade."""
+    with open(path, "w") as f:
+        for p in predictions:
+            f.write(json.dumps({k: p[k] for k in ("instance_id", "model_name_or_path", "model_patch")}) + "\n")

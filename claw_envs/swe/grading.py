@@ -1,0 +1,112 @@
+"""Evaluate a model patch in a fresh workspace and grade the log with SWE-bench's own harness code.
+
+The log follows SWE-bench's layout (``>>>>> Start Test Output`` / ``>>>>> Test Exit Code: N`` /
+``>>>>> End Test Output``; ``>>>>> Patch Apply Failed`` or ``>>>>> Tests Timed Out`` on those failures), and
+``swebench.harness.grading.get_eval_report`` turns it into FAIL_TO_PASS / PASS_TO_PASS results and a
+FULL / PARTIAL / NO resolution.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from claw_envs.core.errors import SandboxError
+from claw_envs.sandbox.base import Sandbox
+from claw_envs.swe.instance import SWEInstance
+from claw_envs.swe.workspace import materialize
+
+ROOT = "/testbed"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """``status``: resolved | unresolved | patch_failed | timeout | infra_error."""
+
+    status: str
+    resolved: bool
+    resolution: str  # RESOLVED_FULL | RESOLVED_PARTIAL | RESOLVED_NO (swebench), or the failure status
+    f2p: float
+    p2p: float
+    report: dict[str, Any] = field(default_factory=dict)
+    log: str = ""
+
+
+def eval_script(inst: SWEInstance, root: str = ROOT) -> str:
+    """The test script: apply the test patch, run the instance's test files between SWE-bench's markers."""
+    if inst.eval_script:
+        return inst.eval_script
+    from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT, TEST_EXIT_CODE
+
+    files = " ".join(shlex.quote(f) for f in inst.test_files)
+    patched = " ".join(shlex.quote(f) for f in _patched_files(inst.test_patch))
+    return "\n".join([
+        f"cd {root}",
+        # as SWE-bench does: the test files go back to base_commit, so edits to them cannot help
+        f"git checkout {inst.base_commit} -- {patched} 2>/dev/null || true" if patched and inst.base_commit else ":",
+        "git apply -v /tmp/claw_eval/test.patch",
+        f"echo '{START_TEST_OUTPUT}'",
+        f"python3 -m pytest -rA -p no:cacheprovider {files}",
+        f"echo \"{TEST_EXIT_CODE}: $?\"",
+        f"echo '{END_TEST_OUTPUT}'",
+    ])
+
+
+def _patched_files(patch: str) -> list[str]:
+    """Files a unified diff touches that exist before it (``--- a/<path>``)."""
+    return sorted({ln[6:].strip() for ln in patch.splitlines() if ln.startswith("--- a/")})
+
+
+def evaluate_patch(sandbox: Sandbox, inst: SWEInstance, model_patch: str, timeout: float = 300.0,
+                   model_name: str = "claw-gym") -> EvalResult:
+    """Fresh workspace at base_commit -> model patch -> test patch -> eval script -> swebench grading."""
+    from swebench.harness.constants import APPLY_PATCH_FAIL, TESTS_TIMEOUT
+
+    try:
+        sandbox.reset()
+        materialize(sandbox, inst, ROOT)
+        sandbox.write_file("/tmp/claw_eval/test.patch", inst.test_patch)
+        log = []
+        if model_patch.strip():
+            sandbox.write_file("/tmp/claw_eval/model.patch", model_patch)
+            r = sandbox.exec("git apply -v /tmp/claw_eval/model.patch", timeout=60, cwd=ROOT)
+            log.append(r.output)
+            if not r.ok:
+                log.append(APPLY_PATCH_FAIL)
+                return _grade(inst, model_patch, "\n".join(log), model_name, "patch_failed")
+        r = sandbox.exec(eval_script(inst), timeout=timeout, cwd=ROOT)
+        log.append(r.output)
+        if r.timed_out:
+            log.append(TESTS_TIMEOUT)
+            return _grade(inst, model_patch, "\n".join(log), model_name, "timeout")
+        return _grade(inst, model_patch, "\n".join(log), model_name, None)
+    except SandboxError as e:
+        return EvalResult("infra_error", False, "infra_error", 0.0, 0.0, {"error": str(e)}, str(e))
+
+
+def _grade(inst: SWEInstance, patch: str, log: str, model_name: str, failure: str | None) -> EvalResult:
+    from swebench.harness.grading import get_eval_report, get_resolution_status
+    from swebench.types import TestSpec
+
+    spec = TestSpec(instance_id=inst.instance_id, image="", eval_script_list=[], repo=inst.repo,
+                    version=inst.version, FAIL_TO_PASS=list(inst.FAIL_TO_PASS), PASS_TO_PASS=list(inst.PASS_TO_PASS),
+                    log_parser=inst.log_parser, eval_type=inst.eval_type)
+    pred = {"instance_id": inst.instance_id, "model_name_or_path": model_name, "model_patch": patch}
+    with tempfile.NamedTemporaryFile("w", suffix=".log") as f:
+        f.write(log)
+        f.flush()
+        report = get_eval_report(spec, pred, f.name, include_tests_status=True)[inst.instance_id]
+    tests = report.get("tests_status")
+    if failure or tests is None:
+        return EvalResult(failure or "unresolved", False, failure or "NO", 0.0, 0.0, report, log)
+
+    def frac(key: str) -> float:
+        ok, bad = len(tests[key]["success"]), len(tests[key]["failure"])
+        return ok / (ok + bad) if ok + bad else 1.0
+
+    resolution = get_resolution_status(tests)
+    resolved = bool(report["resolved"])
+    return EvalResult("resolved" if resolved else "unresolved", resolved, resolution, frac("FAIL_TO_PASS"),
+                      frac("PASS_TO_PASS"), report, log)
