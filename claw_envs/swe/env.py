@@ -79,12 +79,22 @@ class SWEEnv(ClawEnv):
         else:
             inst = self.instances[int(self.np_random.integers(len(self.instances)))]
         self.instance = inst = prepare(inst)
-        if self._sandbox is None:
-            self._sandbox = make_sandbox(self.backend, self.config)
+        config = self.config
+        if inst.source is None:  # a SWE-bench row: its repository lives in SWE-bench's image at /testbed
+            if self.backend != "docker":
+                raise TaskError(f"{inst.instance_id}: no local repository; rows from SWE-bench need the docker "
+                                f"backend with SWE-bench's image {swebench_image(inst)}")
+            config = replace(config, image=swebench_image(inst), writable={k: v for k, v in config.writable.items()
+                                                                            if k != ROOT})
+        if self._sandbox is None or self._sandbox.config.image != config.image:
+            if self._sandbox is not None:
+                self._sandbox.close()
+            self._sandbox = make_sandbox(self.backend, config)
             self._sandbox.start()
         else:
             self._sandbox.reset()
-        materialize(self._sandbox, inst, ROOT)
+        if inst.source is not None:
+            materialize(self._sandbox, inst, ROOT)
         self.session = ShellSession(self._sandbox)
         self.steps = self.parse_errors = 0
         self._done = False
@@ -153,6 +163,11 @@ class SWEEnv(ClawEnv):
             self._sandbox.close()
             self._sandbox = None
         super().close()
+
+
+def swebench_image(inst: SWEInstance) -> str:
+    """SWE-bench's evaluation image name for an instance (x86_64)."""
+    return f"sweb.eval.x86_64.{inst.instance_id.lower()}:latest"
 
 
 def _outcome(ev: EvalResult) -> dict[str, Any]:

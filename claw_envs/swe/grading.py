@@ -66,7 +66,8 @@ def evaluate_patch(sandbox: Sandbox, inst: SWEInstance, model_patch: str, timeou
 
     try:
         sandbox.reset()
-        materialize(sandbox, inst, ROOT)
+        if inst.source is not None:  # SWE-bench images already hold the repo at base_commit
+            materialize(sandbox, inst, ROOT)
         sandbox.write_file("/tmp/claw_eval/test.patch", inst.test_patch)
         log = []
         if model_patch.strip():
