@@ -153,7 +153,8 @@ def cmd_judge_eval(args: argparse.Namespace) -> int:
 
     cases = load_cases(args.cases)
     judge = Judge(make_backend(args.judge, model=args.model), mode="binary", m=args.m,
-                  temperature=args.temperature, max_tokens=args.max_tokens, max_concurrency=args.concurrency)
+                  temperature=args.temperature, max_tokens=args.max_tokens, max_concurrency=args.concurrency,
+                  batch_votes=True)
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task(f"judging with {args.judge}", total=len(cases))
         rep = evaluate_judge(judge, cases, progress=lambda: progress.advance(bar))
@@ -205,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="also print a JSON summary line")
     d.set_defaults(fn=cmd_demo)
     je = sub.add_parser("judge-eval", help="accuracy / precision / recall / kappa of a judge on labelled cases")
-    je.add_argument("--judge", default="rules", help="rules | hf:<model spec> | http://host:port/v1")
+    je.add_argument("--judge", default="rules",
+                    help="rules | hf:<model>[:constrained] (e.g. hf:smollm2:constrained) | http://host:port/v1")
     je.add_argument("--model", default="default", help="model name sent to an HTTP judge")
     je.add_argument("--cases", default=str(Path(__file__).resolve().parents[1] / "tasks" / "judge" / "cases.jsonl"))
     je.add_argument("--m", type=int, default=3, help="votes per case")

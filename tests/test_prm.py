@@ -253,3 +253,18 @@ def test_transformers_backend_on_a_local_model(tmp_path):
     j = judge.score(TURN)
     assert judge.stats.calls == 2 and judge.stats.errors == 0 and all(isinstance(r, str) for r in j.raw)
     judge.close()
+
+
+def test_constrained_local_judge_always_gives_valid_votes(tmp_path):
+    from claw_envs.prm import TransformersBackend
+    from claw_trainer.tiny import build_tiny_model
+
+    backend = TransformersBackend(str(build_tiny_model(tmp_path / "tiny")), constrained=True)
+    dist = backend.vote_distribution([{"role": "user", "content": "hi"}], (-1, 0, 1))
+    assert set(dist) == {-1, 0, 1} and sum(dist.values()) == pytest.approx(1.0)
+    judge = Judge(backend, m=5, batch_votes=True)
+    j = judge.score(TURN)
+    assert judge.stats.calls == 1 and j.invalid == 0 and set(j.votes) <= {-1, 0, 1}
+    step = Judge(backend, mode="step", m=3, batch_votes=True).score(TURN)
+    assert set(step.votes) <= {-1, 1}  # 0 is not a step vote
+    judge.close()
