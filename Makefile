@@ -19,6 +19,7 @@ validate-tasks: setup
 bench: setup
 	$(PY) bench/terminal.py
 	$(PY) bench/toolcall.py
+	$(PY) bench/swe.py
 
 bench-judge: setup
 	$(PY) bench/judge.py
