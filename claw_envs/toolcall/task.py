@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +117,3 @@ def load_hf_math(name: str = "openai/gsm8k", config: str | None = "main", split:
     import datasets
 
     return load_math_rows(datasets.load_dataset(name, config, split=split), limit=limit, **kw)
-
-
-@dataclass
-class TaskSource:
-    """Where episodes come from: a fixed list of tasks, or the procedural generator."""
-
-    tasks: list[ToolTask] = field(default_factory=list)
-    difficulty: int | None = None  # set => generated problems at this level
