@@ -1,0 +1,72 @@
+"""A transformers policy: batched ``generate`` on chat observations, CPU by default.
+
+Each sample keeps what the trainer needs, captured at sampling time: the prompt token ids (the chat template
+applied to the observation), the completion token ids (up to and including the end-of-turn token when one
+was sampled) and the log-probability of every completion token under the sampling distribution. With
+``temperature=1`` and no top-k/top-p these are the policy's own log-probs (tests check this against a
+teacher-forced forward pass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sample:
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    text: str
+    finish_reason: str  # stop | length
+
+
+class HFPolicy:
+    """Sample completions for a batch of chat observations with a transformers causal LM."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 256, temperature: float = 1.0,
+                 top_p: float = 1.0, tools: list[dict] | None = None, version: int = 0):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_new_tokens, self.temperature, self.top_p = max_new_tokens, temperature, top_p
+        self.tools = tools
+        self.version = version
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    def prompt_ids(self, messages: list[dict[str, Any]]) -> list[int]:
+        msgs = [{k: v for k, v in m.items() if k in ("role", "content", "tool_calls", "tool_call_id", "name")}
+                for m in messages]
+        text = self.tokenizer.apply_chat_template(msgs, tools=self.tools, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def sample(self, observations: list[list[dict[str, Any]]]) -> list[Sample]:
+        import torch
+
+        prompts = [self.prompt_ids(obs) for obs in observations]
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+        attn = torch.zeros_like(ids)
+        for i, p in enumerate(prompts):  # left padding, so every completion starts at column `width`
+            ids[i, width - len(p):] = torch.tensor(p)
+            attn[i, width - len(p):] = 1
+        sample = self.temperature > 0
+        with torch.no_grad():
+            out = self.model.generate(input_ids=ids.to(self.model.device), attention_mask=attn.to(self.model.device),
+                                      max_new_tokens=self.max_new_tokens, do_sample=sample,
+                                      temperature=self.temperature if sample else None,
+                                      top_p=self.top_p if sample else None, top_k=0 if sample else None,
+                                      output_scores=True, return_dict_in_generate=True, pad_token_id=pad)
+        logp = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (B, T, V)
+        eos = self.tokenizer.eos_token_id
+        samples = []
+        for i, p in enumerate(prompts):
+            toks = out.sequences[i, width:].tolist()
+            finish = "length"
+            if eos in toks:
+                toks, finish = toks[:toks.index(eos) + 1], "stop"
+            lps = tuple(float(logp[i, t, tok]) for t, tok in enumerate(toks))
+            text = self.tokenizer.decode(toks, skip_special_tokens=True)
+            samples.append(Sample(tuple(p), tuple(toks), lps, text, finish))
+        return samples

@@ -1,0 +1,86 @@
+"""Rollouts: drive a vector env with a policy, multi-turn, recording one ``Turn`` per model call.
+
+Everything the trainer learns from is captured when the policy samples (token ids, log-probs, policy
+version), never re-tokenised from text afterwards; the env's answer (next state, reward channels, hint)
+is attached when the step returns. Sub-envs step concurrently (the vector env's threads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from claw_envs.core.nextstate import NextState
+
+
+@dataclass
+class Turn:
+    """One model call and the world's answer to it."""
+
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    policy_version: int
+    env_id: str
+    task_id: str | None
+    episode: int
+    step: int
+    action: str
+    next_state: NextState | None = None
+    reward: float = 0.0
+    reward_channels: dict[str, Any] = field(default_factory=dict)
+    hint: str | None = None
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["next_state"] = self.next_state.to_dict() if self.next_state else None
+        return d
+
+
+def _item(infos: dict[str, Any], key: str, i: int) -> Any:
+    if key not in infos:
+        return None
+    mask = infos.get(f"_{key}")
+    if mask is not None and not mask[i]:
+        return None
+    value = infos[key]
+    if isinstance(value, dict):  # a batched dict of arrays
+        return {k: _item(value, k, i) for k in value if not k.startswith("_")}
+    return value[i]
+
+
+def collect(vec_env: Any, policy: Any, num_turns: int, env_id: str = "", seed: int | None = None) -> list[Turn]:
+    """Sample until ``num_turns`` turns are recorded (across the sub-envs); returns them in order.
+
+    Uses the vector env's NEXT_STEP autoreset: after a sub-env's episode ends, its next slot is a reset, not a
+    model call, so no turn is recorded for it.
+    """
+    obs, infos = vec_env.reset(seed=seed)
+    n = vec_env.num_envs
+    episode = list(range(n))
+    next_episode = n
+    steps = [0] * n
+    task_ids = [_item(infos, "task_id", i) or _item(infos, "instance_id", i) for i in range(n)]
+    resetting = np.zeros(n, dtype=bool)
+    turns: list[Turn] = []
+    while len(turns) < num_turns:
+        active = [i for i in range(n) if not resetting[i]]
+        sampled = dict(zip(active, policy.sample([obs[i] for i in active]), strict=True)) if active else {}
+        obs, rewards, terms, truncs, infos = vec_env.step([sampled[i].text if i in sampled else "" for i in range(n)])
+        for i in range(n):
+            if resetting[i]:  # this slot was a reset (no model call): it started a new episode
+                episode[i], next_episode = next_episode, next_episode + 1
+                steps[i] = 0
+                task_ids[i] = _item(infos, "task_id", i) or _item(infos, "instance_id", i)
+                continue
+            s = sampled[i]
+            channels = _item(infos, "reward_channels", i) or {"outcome": float(rewards[i])}
+            turns.append(Turn(s.prompt_ids, s.completion_ids, s.logprobs, getattr(policy, "version", 0), env_id,
+                              task_ids[i], episode[i], steps[i], s.text, _item(infos, "next_state", i),
+                              float(rewards[i]), channels, channels.get("hint"), bool(terms[i] or truncs[i])))
+            steps[i] += 1
+        resetting = terms | truncs
+    return turns[:num_turns]
