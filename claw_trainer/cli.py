@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 
@@ -84,7 +86,7 @@ def cmd_tasks_validate(args: argparse.Namespace) -> int:
     env.close()
     table = Table(*columns)
     for v in results:
-        table.add_row(*row(v), "✓" if v.ok else "✗", v.error or "")
+        table.add_row(*row(v), "✓" if v.ok else "✗", escape(v.error or ""))
     console.print(table)
     bad = [v.task_id for v in results if not v.ok]
     console.print(f"{len(results) - len(bad)}/{len(results)} tasks valid" + (f"; invalid: {bad}" if bad else ""))
@@ -110,7 +112,7 @@ def cmd_swe_validate(args: argparse.Namespace) -> int:
                   "P2P pass before", "problem")
     for v in results:
         table.add_row(v.instance_id, _mark(v.gold_resolved), _mark(not v.empty_resolved), _mark(v.f2p_fail_before),
-                      _mark(v.f2p_pass_after), _mark(v.p2p_pass_before), v.detail[:200])
+                      _mark(v.f2p_pass_after), _mark(v.p2p_pass_before), escape(v.detail[:200]))
     console.print(table)
     bad = [v.instance_id for v in results if not v.ok]
     console.print(f"{len(results) - len(bad)}/{len(results)} instances valid" + (f"; invalid: {bad}" if bad else ""))
@@ -126,15 +128,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     env = gym.make("claw/Terminal-v0", backend=args.backend)
     obs, info = env.reset(seed=args.seed, options={"task_id": args.task} if args.task else None)
     task = env.unwrapped.task
-    console.print(Panel(obs[0]["content"], title=f"task {info['task_id']} (user)", border_style="cyan"))
+    console.print(Panel(Text(obs[0]["content"]), title=f"task {info['task_id']} (user)", border_style="cyan"))
     script = ["```bash\npwd && ls -la\n```", f"```bash\n{task.solution}\n```", "submit"]
     total = 0.0
     for action in script:
         obs, reward, terminated, truncated, info = env.step(action)
         ns = info["next_state"]
         total += reward
-        console.print(Panel(action, title="policy (assistant)", border_style="magenta"))
-        console.print(Panel(ns.text, title=f"next state ({ns.role}, exit {ns.exit_code}, reward {reward:g})",
+        console.print(Panel(Text(action), title="policy (assistant)", border_style="magenta"))
+        console.print(Panel(Text(ns.text), title=f"next state ({ns.role}, exit {ns.exit_code}, reward {reward:g})",
                             border_style="green"))
         if terminated or truncated:
             break
@@ -231,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except ClawError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {escape(str(e))}")
         return 2
 
 
