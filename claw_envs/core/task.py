@@ -11,7 +11,9 @@ Two on-disk formats load into the same ``Task``:
 
 from __future__ import annotations
 
+import json
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +151,16 @@ def load_tasks(path: str | Path) -> list[Task]:
     if dup:
         raise TaskError(f"{p}: duplicate task ids {sorted(dup)}")
     return sorted(tasks, key=lambda t: t.id)
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[str, Any]]:
+    """``(where, object)`` for each non-empty line of a JSONL file; bad JSON raises ``TaskError`` naming the line."""
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                yield f"{path}:{n}", json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaskError(f"{path}:{n}: not valid JSON ({e.msg})") from e
 
 
 def builtin_tasks_dir(family: str) -> Path:

@@ -7,13 +7,13 @@ A case (one JSON object per line): ``{"id", "kind", "task", "action", "next_stat
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from claw_envs.core.errors import TaskError
+from claw_envs.core.task import read_jsonl
 from claw_envs.prm.judge import Judge, Turn
 
 CLASSES = (-1, 0, 1)
@@ -21,16 +21,10 @@ CLASSES = (-1, 0, 1)
 
 def load_cases(path: str | Path) -> list[dict[str, Any]]:
     cases = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            c = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise TaskError(f"{path}:{n}: not valid JSON ({e.msg})") from e
-        ns = c.get("next_state")
-        if c.get("label") not in CLASSES or not isinstance(ns, dict) or not isinstance(c.get("action"), str):
-            raise TaskError(f"{path}:{n}: a case needs 'action' (text), 'next_state' {{role, text}} and "
+    for where, c in read_jsonl(path):
+        ns = c.get("next_state") if isinstance(c, dict) else None
+        if not isinstance(ns, dict) or c.get("label") not in CLASSES or not isinstance(c.get("action"), str):
+            raise TaskError(f"{where}: a case needs 'action' (text), 'next_state' {{role, text}} and "
                             "'label' in -1/0/1")
         cases.append(c)
     if not cases:

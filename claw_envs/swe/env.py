@@ -7,11 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from claw_envs.core.actions import parse_action
 from claw_envs.core.env import ClawEnv
 from claw_envs.core.errors import SandboxError, TaskError
 from claw_envs.core.nextstate import NextState
-from claw_envs.core.shell import format_result, interpret_shell_action
+from claw_envs.core.shell import TERMINATING, run_shell_turn
 from claw_envs.core.task import builtin_tasks_dir
 from claw_envs.sandbox import SandboxConfig, ShellSession, make_sandbox
 from claw_envs.swe.grading import ROOT, EvalResult, evaluate_patch
@@ -112,28 +111,8 @@ class SWEEnv(ClawEnv):
     def step(self, action: Any):
         if self._done:
             raise RuntimeError("step() called after the episode ended: call reset() first")
-        parsed = parse_action(action)
-        content = action.get("content") or "" if isinstance(action, dict) else str(action)
-        self.messages.append({"role": "assistant", "content": content})
-        kind, value, call_id = interpret_shell_action(parsed)
-        done_reason, result = None, None
-        if kind == "error":
-            self.parse_errors += 1
-            text = f"Could not run your action: {value}"
-            if self.parse_errors >= self.max_parse_errors:
-                done_reason = "parse_errors"
-        elif kind == "submit":
-            text, done_reason = "Submitted. Testing your patch.", "submitted"
-        else:
-            self.parse_errors = 0
-            self.steps += 1
-            try:
-                result = self.session.run(value)
-                text = format_result(result, self.config.timeout)
-            except SandboxError as e:
-                text, done_reason = f"The sandbox stopped while running your command: {e}", "sandbox_died"
-        if done_reason is None and self.steps >= self.max_steps:
-            done_reason = "max_steps"
+        turn = run_shell_turn(self, action, self.config.timeout, "Submitted. Testing your patch.")
+        done_reason = turn.done_reason
         reward, extra = 0.0, {}
         if done_reason is not None:
             try:
@@ -146,17 +125,12 @@ class SWEEnv(ClawEnv):
             extra["prediction"] = {"instance_id": self.instance.instance_id,
                                    "model_name_or_path": self.model_name, "model_patch": patch}
             self._done = True
-        payload: dict[str, Any] = {"action_kind": kind}
-        if result is not None:
-            payload.update(command=value, stdout=result.stdout, stderr=result.stderr, timed_out=result.timed_out,
-                           truncated=result.truncated)
-        ns = NextState(role="environment", kind="swe", text=text, exit_code=result.exit_code if result else None,
-                       done_reason=done_reason, payload=payload)
-        self.messages.append({"role": "tool", "content": text, "tool_call_id": call_id} if call_id
-                             else {"role": "user", "content": text})
+        ns = NextState(role="environment", kind="swe", text=turn.text,
+                       exit_code=turn.result.exit_code if turn.result else None, done_reason=done_reason,
+                       payload=turn.payload())
+        self.messages.append(turn.reply())
         info = self._info(ns, instance_id=self.instance.instance_id, step=self.steps, **extra)
-        return (self._observe(), reward, done_reason in ("submitted", "parse_errors", "sandbox_died"),
-                done_reason == "max_steps", info)
+        return self._observe(), reward, done_reason in TERMINATING, done_reason == "max_steps", info
 
     def close(self) -> None:
         if self._sandbox is not None:

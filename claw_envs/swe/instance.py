@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from claw_envs.core.errors import TaskError
+from claw_envs.core.task import read_jsonl
 
 REQUIRED = ("instance_id", "repo", "problem_statement", "FAIL_TO_PASS", "PASS_TO_PASS")
 
@@ -97,14 +98,7 @@ def load_instances(path: str | Path) -> list[SWEInstance]:
     """Instances from a folder of instance folders, one instance folder, or a JSONL file of rows."""
     p = Path(path)
     if p.suffix == ".jsonl":
-        out = []
-        for n, line in enumerate(p.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    out.append(from_row(json.loads(line), f"{p}:{n}"))
-                except json.JSONDecodeError as e:
-                    raise TaskError(f"{p}:{n}: not valid JSON ({e.msg})") from e
-        return out
+        return [from_row(obj, where) for where, obj in read_jsonl(p)]
     if (p / "meta.yaml").is_file():
         return [load_folder(p)]
     if not p.is_dir():

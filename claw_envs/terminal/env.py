@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from claw_envs.core.actions import parse_action
 from claw_envs.core.env import ClawEnv
 from claw_envs.core.errors import ConfigError, SandboxError, TaskError
 from claw_envs.core.nextstate import NextState
-from claw_envs.core.shell import format_result, interpret_shell_action
+from claw_envs.core.shell import TERMINATING, run_shell_turn
 from claw_envs.core.task import Task, builtin_tasks_dir, load_tasks
 from claw_envs.sandbox import SandboxConfig, ShellSession, make_sandbox
 from claw_envs.sandbox.base import ExecResult
@@ -159,33 +158,8 @@ class TerminalEnv(ClawEnv):
     def step(self, action: Any):
         if self._done:
             raise RuntimeError("step() called after the episode ended: call reset() first")
-        parsed = parse_action(action)
-        content = action.get("content") or "" if isinstance(action, dict) else (
-            action if isinstance(action, str) else repr(action))
-        msg: dict[str, Any] = {"role": "assistant", "content": content}
-        if isinstance(action, dict) and action.get("tool_calls"):
-            msg["tool_calls"] = action["tool_calls"]
-        self.messages.append(msg)
-        kind, value, call_id = interpret_shell_action(parsed)
-        done_reason = None
-        result: ExecResult | None = None
-        if kind == "error":
-            self.parse_errors += 1
-            text = f"Could not run your action: {value}"
-            if self.parse_errors >= self.max_parse_errors:
-                done_reason = "parse_errors"
-        elif kind == "submit":
-            text, done_reason = "Submitted. Running the tests.", "submitted"
-        else:
-            self.parse_errors = 0
-            self.steps += 1
-            try:
-                result = self.session.run(value, timeout=self.timeout)
-                text = format_result(result, self.timeout)
-            except SandboxError as e:  # the command killed the sandbox itself (e.g. `kill -9 -1`)
-                text, done_reason = f"The sandbox stopped while running your command: {e}", "sandbox_died"
-        if done_reason is None and self.steps >= self.max_steps:
-            done_reason = "max_steps"
+        turn = run_shell_turn(self, action, self.timeout, "Submitted. Running the tests.")
+        done_reason = turn.done_reason
         reward, extra = 0.0, {}
         if done_reason is not None:
             outcome = self.evaluate()
@@ -194,18 +168,11 @@ class TerminalEnv(ClawEnv):
                                 "pass_fraction": outcome.pass_fraction, "signed": outcome.signed,
                                 "tests": list(outcome.details)}
             self._done = True
-        payload: dict[str, Any] = {"action_kind": kind}
-        if result is not None:
-            payload.update(command=value, stdout=result.stdout, stderr=result.stderr, timed_out=result.timed_out,
-                           truncated=result.truncated, duration=result.duration)
-        elif kind == "error":
-            payload["parse_error"] = value
-        ns = NextState(role="environment", kind="terminal", text=text,
-                       exit_code=None if result is None else result.exit_code, done_reason=done_reason,
-                       payload=payload)
-        self.messages.append({"role": "tool", "content": text, "tool_call_id": call_id} if call_id
-                             else {"role": "user", "content": text})
-        terminated = done_reason in ("submitted", "parse_errors", "sandbox_died")
+        ns = NextState(role="environment", kind="terminal", text=turn.text,
+                       exit_code=None if turn.result is None else turn.result.exit_code, done_reason=done_reason,
+                       payload=turn.payload())
+        self.messages.append(turn.reply())
+        terminated = done_reason in TERMINATING
         truncated = done_reason == "max_steps"
         info = self._info(ns, task_id=self.task.id, step=self.steps, **extra)
         return self._observe(), float(reward), terminated, truncated, info

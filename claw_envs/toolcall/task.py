@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import yaml
 
 from claw_envs.core.errors import TaskError
+from claw_envs.core.task import read_jsonl
 
 VERIFIERS = ("math", "numeric", "exact")
 
@@ -56,13 +56,7 @@ def load_tool_tasks(path: str | Path) -> list[ToolTask]:
         tasks = [t for f in sorted(p.iterdir()) if f.suffix in (".yaml", ".yml", ".jsonl")
                  for t in load_tool_tasks(f)]
     elif p.suffix == ".jsonl":
-        tasks = []
-        for n, line in enumerate(p.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    tasks.append(_task(json.loads(line), f"{p}:{n}"))
-                except json.JSONDecodeError as e:
-                    raise TaskError(f"{p}:{n}: not valid JSON ({e.msg})") from e
+        tasks = [_task(obj, where) for where, obj in read_jsonl(p)]
     elif p.suffix in (".yaml", ".yml"):
         try:
             data = yaml.safe_load(p.read_text())
