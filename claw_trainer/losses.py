@@ -41,11 +41,11 @@ def clipped_surrogate(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Ten
     if logp_sampler is not None:
         per_token = per_token * tis_weights(logp_old, logp_sampler, tis_cap)
     loss = masked_mean(per_token, mask)
-    stats = {"clip_frac": float(masked_mean(((ratio - clipped).abs() > 0).float(), mask))}
+    stats = {"clip_frac": masked_mean(((ratio - clipped).abs() > 0).float(), mask).item()}
     if logp_ref is not None and beta:
         kl = masked_mean(k3_kl(logp, logp_ref), mask)
         loss = loss + beta * kl
-        stats["kl"] = float(kl)
+        stats["kl"] = kl.item()
     return loss, stats
 
 
