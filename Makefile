@@ -15,6 +15,7 @@ test: setup
 validate-tasks: setup
 	$(PY) -m claw_trainer.cli tasks validate --family terminal
 	$(PY) -m claw_trainer.cli tasks validate --family toolcall
+	$(PY) -m claw_trainer.cli swe-validate
 
 bench: setup
 	$(PY) bench/terminal.py
