@@ -62,10 +62,7 @@ def _fail(path: Path, msg: str) -> TaskError:
 
 
 def load_native(path: Path) -> Task:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise _fail(path, f"not valid YAML ({e}); see tasks/terminal/*.yaml for the format") from e
+    data = read_yaml(path, "; see tasks/terminal/*.yaml for the format")
     if not isinstance(data, dict):
         raise _fail(path, "a task file must be a YAML mapping with at least 'instruction' and 'tests'")
     unknown = set(data) - _NATIVE_KEYS
@@ -151,6 +148,14 @@ def load_tasks(path: str | Path) -> list[Task]:
     if dup:
         raise TaskError(f"{p}: duplicate task ids {sorted(dup)}")
     return sorted(tasks, key=lambda t: t.id)
+
+
+def read_yaml(path: str | Path, hint: str = "") -> Any:
+    """The parsed YAML file; a syntax error raises ``TaskError`` naming the file (and ``hint``, if given)."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as e:
+        raise TaskError(f"{path}: not valid YAML ({e}){hint}") from e
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[str, Any]]:

@@ -138,8 +138,7 @@ class Judge:
         else:
             raws = await asyncio.gather(*(self._vote(messages, turn) for _ in range(self.m)))
         votes = [parse_vote(self.mode, r) for r in raws]
-        with self._lock:
-            self.stats.invalid += sum(v is None for v in votes)
+        self._count("invalid", n=sum(v is None for v in votes))
         agg = majority if self.aggregation == "majority" else mean
         hint = select_hint(votes, [parse_hint(r) for r in raws]) if self.mode == "hint" else None
         j = Judgement(score=agg(votes), votes=tuple(votes), hint=hint, raw=tuple(raws),
@@ -150,6 +149,12 @@ class Judge:
                 self._cache.popitem(last=False)
         return j
 
+    def _count(self, counter: str, error: str | None = None, n: int = 1) -> None:
+        with self._lock:
+            setattr(self.stats, counter, getattr(self.stats, counter) + n)
+            if error is not None:
+                self.stats.last_error = error
+
     async def _vote(self, messages: list[dict[str, str]], turn: Turn, n: int | None = None) -> Any:
         """One vote (a reply or None), or with ``n`` a list of n replies from one request."""
         if self._sem is None:
@@ -158,8 +163,7 @@ class Judge:
         for attempt in range(self.retries + 1):
             async with self._sem:
                 try:
-                    with self._lock:
-                        self.stats.calls += 1
+                    self._count("calls")
                     call = self.backend.complete_n(messages, n=n, **opts) if n else \
                         self.backend.complete(messages, **opts)
                     out = await asyncio.wait_for(call, self.timeout)
@@ -167,16 +171,11 @@ class Judge:
                         raise ValueError(f"expected {n} replies, got {out!r:.80}")
                     return out
                 except TimeoutError:
-                    with self._lock:
-                        self.stats.timeouts += 1
-                        self.stats.last_error = f"timed out after {self.timeout:g} s"
+                    self._count("timeouts", f"timed out after {self.timeout:g} s")
                 except Exception as e:  # noqa: BLE001 - a judge never crashes the env or the run
-                    with self._lock:
-                        self.stats.errors += 1
-                        self.stats.last_error = f"{type(e).__name__}: {e}"[:500]
+                    self._count("errors", f"{type(e).__name__}: {e}"[:500])
             if attempt < self.retries:
-                with self._lock:
-                    self.stats.retries += 1
+                self._count("retries")
                 await asyncio.sleep(0.05 * (2 ** attempt))
         return [None] * n if n else None
 

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from claw_envs.core.errors import TaskError
-from claw_envs.core.task import read_jsonl
+from claw_envs.core.task import read_jsonl, read_yaml
 
 REQUIRED = ("instance_id", "repo", "problem_statement", "FAIL_TO_PASS", "PASS_TO_PASS")
 
@@ -81,10 +79,7 @@ def load_folder(folder: Path) -> SWEInstance:
     for needed in ("meta.yaml", "repo", "fix.patch", "test.patch"):
         if not (folder / needed).exists():
             raise TaskError(f"{folder}: an instance folder needs {needed}")
-    try:
-        meta = yaml.safe_load(meta_path.read_text())
-    except yaml.YAMLError as e:
-        raise TaskError(f"{meta_path}: not valid YAML ({e})") from e
+    meta = read_yaml(meta_path)
     if not isinstance(meta, dict):
         raise TaskError(f"{meta_path}: expected a mapping")
     row = {**meta, "patch": (folder / "fix.patch").read_text(), "test_patch": (folder / "test.patch").read_text()}

@@ -15,7 +15,7 @@ from claw_envs.core.shell import TERMINATING, run_shell_turn
 from claw_envs.core.task import Task, builtin_tasks_dir, load_tasks
 from claw_envs.sandbox import SandboxConfig, ShellSession, make_sandbox
 from claw_envs.sandbox.base import ExecResult
-from claw_envs.terminal.dockerfile import replay
+from claw_envs.terminal.dockerfile import parse_dockerfile, replay
 
 _REWARD_RE = re.compile(r"(\d+) passed|(\d+) failed|(\d+) error")
 
@@ -100,7 +100,6 @@ class TerminalEnv(ClawEnv):
         cfg = self._base_config
         extra = {}
         if task.format == "harbor" and task.dockerfile is not None:
-            from claw_envs.terminal.dockerfile import parse_dockerfile
             for step in parse_dockerfile(task.dockerfile.read_text()):
                 if step.instruction in ("WORKDIR", "COPY", "ADD") and step.args:
                     dest = shlex.split(step.args)[-1] if step.instruction != "WORKDIR" else step.args

@@ -153,10 +153,11 @@ class ToolCallEnv(ClawEnv):
         self.messages.append(msg)
         self.steps += 1
         answer, results, errors = None, [], list(parsed.errors)
+        offered = {t.name: t for t in self.episode_tools()}
         for call in parsed.tool_calls:
-            tool = {t.name: t for t in self.episode_tools()}.get(call.name)
+            tool = offered.get(call.name)
             if tool is None:
-                errors.append(f"unknown tool {call.name!r}; available: {[t.name for t in self.episode_tools()]}")
+                errors.append(f"unknown tool {call.name!r}; available: {list(offered)}")
                 results.append({"id": call.id, "name": call.name, "content": f"Error: {errors[-1]}"})
                 continue
             try:

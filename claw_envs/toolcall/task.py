@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from claw_envs.core.errors import TaskError
-from claw_envs.core.task import read_jsonl
+from claw_envs.core.task import read_jsonl, read_yaml
 
 VERIFIERS = ("math", "numeric", "exact")
 
@@ -58,10 +56,7 @@ def load_tool_tasks(path: str | Path) -> list[ToolTask]:
     elif p.suffix == ".jsonl":
         tasks = [_task(obj, where) for where, obj in read_jsonl(p)]
     elif p.suffix in (".yaml", ".yml"):
-        try:
-            data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise TaskError(f"{p}: not valid YAML ({e})") from e
+        data = read_yaml(p)
         if not isinstance(data, list):
             raise TaskError(f"{p}: expected a YAML list of tasks")
         tasks = [_task(d, f"{p}[{i}]") for i, d in enumerate(data)]
