@@ -23,3 +23,7 @@ class JudgeError(ClawError):
 
 class ConfigError(ClawError):
     """A configuration value is missing, of the wrong type, or out of range."""
+
+
+class RemoteError(ClawError):
+    """A remote env (env server or Ray actor) refused a request, failed, or went away."""

@@ -1,0 +1,49 @@
+"""A vector env whose sub-envs are Ray actors spread over a cluster's nodes, and the Ray connection helper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from claw_envs.ray.actor import EnvFactory, start_actor
+from claw_envs.ray.env import RayEnv
+from claw_envs.vector import ClawVectorEnv
+
+
+def connect(address: str | None = None, **init_kwargs: Any) -> None:
+    """Join the Ray cluster at ``address`` (``auto``, ``host:port`` or ``ray://host:port``), or with no address
+    start a single-node Ray on 127.0.0.1 (no dashboard). Does nothing when Ray is already initialised."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, **init_kwargs)
+    else:
+        init_kwargs.setdefault("include_dashboard", False)
+        ray.init(_node_ip_address="127.0.0.1", **init_kwargs)
+
+
+def make_ray_vector(env_id: str | None = None, num_envs: int = 1, *, env_kwargs: dict[str, Any] | None = None,
+                    make: Callable[[], Any] | None = None, step_timeout: float = 120.0,
+                    reset_timeout: float = 600.0, actor_options: dict[str, Any] | None = None,
+                    wrap: Callable[[Any], Any] | None = None, max_workers: int | None = None) -> ClawVectorEnv:
+    """``num_envs`` :class:`RayEnv` sub-envs in a :class:`~claw_envs.vector.ClawVectorEnv` (same autoreset and
+    batching semantics as in-process; the driver's threads only wait on Ray). Actors start concurrently and
+    are spread over the nodes; ``wrap`` (e.g. a ``PRMReward`` factory) is applied on the driver. A sub-env
+    whose actor dies or misses the deadline is reported ``truncated`` with ``info["env_lost"]`` and replaced."""
+    make = make or EnvFactory(env_id, dict(env_kwargs or {}))
+    actors = [start_actor(make, actor_options) for _ in range(num_envs)]
+    first = RayEnv(env_id, make=make, step_timeout=step_timeout, reset_timeout=reset_timeout,
+                   actor_options=actor_options, actor=actors[0])
+    pending = list(actors)
+
+    def factory() -> Any:
+        # the first construction of each slot adopts a pre-started actor; replacements start new ones
+        actor = pending.pop(0) if pending else None
+        env = first if actor is actors[0] else RayEnv(
+            env_id, make=make, step_timeout=step_timeout, reset_timeout=reset_timeout, actor_options=actor_options,
+            actor=actor, described=first._described)
+        return wrap(env) if wrap else env
+
+    return ClawVectorEnv([factory] * num_envs, max_workers=max_workers or num_envs, step_timeout=None)
