@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     from claw_trainer.cli_train import add_parsers
 
     add_parsers(sub)
+    from claw_trainer.view.commands import add_parsers as add_view_parsers
+
+    add_view_parsers(sub)  # view, rollback
     return p
 
 
