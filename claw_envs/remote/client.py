@@ -30,6 +30,8 @@ from claw_envs.core.errors import RemoteError
 from claw_envs.core.spaces import Chat, UnicodeText
 from claw_envs.remote import wire
 
+_SPECS: dict[tuple[str, str | None], dict[str, Any]] = {}
+
 
 def _space(spec: dict[str, Any]) -> Any:
     if spec["type"] == "UnicodeText":
@@ -58,7 +60,10 @@ class RemoteEnv(gym.Env):
         self.ws_url = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
         self.token, self.timeout, self.connect_timeout = token, timeout, connect_timeout
         self.reconnect_attempts = reconnect_attempts
-        self.spec_ = self._get("/claw/spec")
+        key = (self.url, token)
+        if key not in _SPECS:  # cached: a replacement env (e.g. in a vector env) builds while the server is down
+            _SPECS[key] = self._get("/claw/spec")
+        self.spec_ = _SPECS[key]
         self.env_id = self.spec_["env_id"]
         self.kind = self.spec_.get("kind")
         self.metadata = wire.decode(self.spec_.get("metadata") or {})
@@ -88,10 +93,13 @@ class RemoteEnv(gym.Env):
 
     # -- WebSocket ------------------------------------------------------------------------------------------
     def _connect(self) -> None:
+        import inspect
+
         from websockets.sync.client import connect
 
+        extra = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
         self._ws = connect(self.ws_url, additional_headers=self._headers(), open_timeout=self.connect_timeout,
-                           max_size=None, proxy=None)
+                           max_size=None, proxy=None, compression=None, **extra)
 
     def _drop(self) -> None:
         if self._ws is not None:

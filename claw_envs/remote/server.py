@@ -11,7 +11,7 @@ Protocol (OpenEnv's, read from ``openenv-core``):
   ``FACTORY_ERROR``, ``SESSION_ERROR``). ``reset`` data: ``seed``, ``episode_id``, ``options`` and/or
   ``task_id``; ``step`` data: ``{"text": ...}`` or ``{"message": {...}}`` (see :mod:`claw_envs.remote.wire`).
   Beyond OpenEnv: ``{"type": "call", "data": {"name": "outcome_if_stopped"}}`` (used by the TRL adapter).
-  At capacity the server answers ``CAPACITY_REACHED`` and closes; an idle session (no message for
+  At capacity the server answers the first message with ``CAPACITY_REACHED`` and closes; an idle session (no message for
   ``idle_ttl`` seconds) is closed with WebSocket code 1001; a disconnect closes the session's env.
 * ``POST /reset``, ``POST /step`` (``{"action": {...}}``), ``GET /state`` — one shared HTTP session, for
   curl and debugging (not for concurrent clients: use ``/ws``).
@@ -209,9 +209,13 @@ def create_app(cfg: ServerConfig) -> Any:
         try:
             s = await server.table.open()
         except CapacityError as e:
-            await ws.send_text(json.dumps(_error(str(e), "CAPACITY_REACHED", active_sessions=e.active,
-                                                 max_sessions=e.max_sessions)))
-            await ws.close()
+            # answer the client's first message (clients send before they read), then close
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.receive_text(), timeout=10)
+                await ws.send_text(json.dumps(_error(str(e), "CAPACITY_REACHED", active_sessions=e.active,
+                                                     max_sessions=e.max_sessions)))
+            with contextlib.suppress(Exception):
+                await ws.close()
             return
         except Exception as e:  # noqa: BLE001
             await ws.send_text(json.dumps(_error(f"could not create {cfg.env_id}: {e}", "FACTORY_ERROR",

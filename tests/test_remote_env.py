@@ -1,0 +1,269 @@
+"""``claw env-server`` driven by OpenEnv's own client (openenv-core) and by ``RemoteEnv``: real server
+processes on 127.0.0.1, real sandboxes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import gymnasium as gym
+import pytest
+
+import claw_envs  # noqa: F401
+from claw_envs.core.errors import RemoteError
+from claw_envs.core.task import builtin_tasks_dir, load_tasks
+from claw_envs.remote import RemoteEnv
+from claw_envs.vector import ClawVectorEnv
+from tests.conftest import needs_local
+
+pytest.importorskip("fastapi", reason="the env server needs the [remote] extra (fastapi, uvicorn, websockets)")
+pytest.importorskip("websockets", reason="RemoteEnv needs websockets (the [remote] extra)")
+
+TERMINAL_TASK = "count-error-lines"
+TOOL_TASK = "compound-interest-monthly"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``claw env-server`` as a child process (the real CLI)."""
+
+    def __init__(self, env_id: str, *args: str, port: int | None = None):
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cmd = [sys.executable, "-m", "claw_envs.cli", "env-server", "--env", env_id, "--port", str(self.port),
+                    *args]
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"env-server exited: {self.proc.stdout.read()}")
+            try:
+                urllib.request.urlopen(self.url + "/health", timeout=1).read()
+                return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        raise RuntimeError("env-server did not come up in 60 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def terminal_server():
+    if needs_local.args[0]:
+        pytest.skip(needs_local.kwargs["reason"])
+    s = Server("claw/Terminal-v0", "--max-sessions", "3")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def tool_server():
+    s = Server("claw/ToolCall-v0", "--kwargs", json.dumps({"answer_tool": "final_answer"}))
+    yield s
+    s.stop()
+
+
+def _solution(task_id: str) -> str:
+    return next(t for t in load_tasks(builtin_tasks_dir("terminal")) if t.id == task_id).solution
+
+
+def test_openenv_client_runs_an_episode(terminal_server):
+    from openenv.core.generic_client import GenericEnvClient
+
+    with GenericEnvClient(base_url=terminal_server.url).sync() as client:
+        r = client.reset(seed=0, task_id=TERMINAL_TASK)
+        obs = r.observation
+        assert r.done is False and obs["info"]["task_id"] == TERMINAL_TASK
+        assert obs["messages"][0]["role"] == "user" and obs["next_state"] is None
+        r = client.step({"text": "```bash\necho from-openenv; exit 3\n```"})
+        ns = r.observation["next_state"]
+        assert ns["role"] == "environment" and ns["kind"] == "terminal"
+        assert "from-openenv" in ns["text"] and ns["exit_code"] == 3
+        assert r.reward == 0.0 and r.done is False and r.observation["truncated"] is False
+        client.step({"text": f"```bash\n{_solution(TERMINAL_TASK)}\n```"})
+        r = client.step({"text": "submit"})
+        assert r.done is True and r.reward == 1.0
+        assert r.observation["terminated"] is True and r.observation["next_state"]["done_reason"] == "submitted"
+        state = client.state()
+        assert state["step_count"] == 3 and state["task_id"] == TERMINAL_TASK
+        # protocol errors come back with OpenEnv's codes and leave the session usable
+        with pytest.raises(RuntimeError, match="VALIDATION_ERROR"):
+            client.step({"code": "ls"})
+        assert client.reset(seed=1).observation["messages"]
+
+
+def test_capacity_is_reported_with_openenv_code(terminal_server):
+    from openenv.core.generic_client import GenericEnvClient
+
+    envs = [RemoteEnv(terminal_server.url) for _ in range(3)]
+    try:
+        for e in envs:
+            e.reset(seed=0)
+        with GenericEnvClient(base_url=terminal_server.url).sync() as client:
+            with pytest.raises(RuntimeError, match="CAPACITY_REACHED"):
+                client.reset()
+    finally:
+        for e in envs:
+            e.close()
+    time.sleep(0.5)  # the server closes the sessions once it sees the disconnects
+    with GenericEnvClient(base_url=terminal_server.url).sync() as client:
+        assert client.reset(seed=0).observation["messages"]
+
+
+def _episode(env, seed, options, actions):
+    obs, info = env.reset(seed=seed, options=options)
+    out = [(obs, info.get("task_id"))]
+    for a in actions:
+        obs, reward, terminated, truncated, info = env.step(a)
+        ns = info["next_state"]
+        out.append((obs, reward, terminated, truncated, ns.role, ns.kind, ns.text, ns.exit_code, ns.done_reason,
+                    info.get("outcome")))
+        if terminated or truncated:
+            break
+    return out
+
+
+@needs_local
+def test_remote_terminal_episode_identical_to_in_process(terminal_server):
+    actions = ["```bash\npwd; echo hi >&2; printf 'a\\nb\\n' | wc -l\n```", "no code here",
+               f"```bash\n{_solution(TERMINAL_TASK)}\n```", "submit"]
+    local = gym.make("claw/Terminal-v0")
+    remote = RemoteEnv(terminal_server.url)
+    try:
+        assert remote.observation_space == local.observation_space and remote.action_space == local.action_space
+        a = _episode(local, 5, {"task_id": TERMINAL_TASK}, actions)
+        b = _episode(remote, 5, {"task_id": TERMINAL_TASK}, actions)
+        assert a == b and len(a) == 5 and a[-1][1] == 1.0
+        # seeded task choice also matches
+        assert local.reset(seed=11)[1]["task_id"] == remote.reset(seed=11)[1]["task_id"]
+    finally:
+        local.close()
+        remote.close()
+
+
+def test_remote_toolcall_episode_identical_to_in_process(tool_server):
+    local = gym.make("claw/ToolCall-v0", answer_tool="final_answer")
+    remote = RemoteEnv(tool_server.url)
+    try:
+        local.reset(seed=0, options={"task_id": TOOL_TASK})
+        gold = local.unwrapped.task.answer
+        actions = ['<tool_call>{"name": "python", "arguments": {"code": "print(12500*(1+0.043/12)**12)"}}</tool_call>',
+                   {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {
+                       "name": "final_answer", "arguments": json.dumps({"answer": str(gold)})}}]}]
+        a = _episode(local, 3, {"task_id": TOOL_TASK}, actions)
+        b = _episode(remote, 3, {"task_id": TOOL_TASK}, actions)
+        assert a == b and a[-1][1] == 1.0 and a[-1][2] is True
+        # the tools the env offers travel too
+        assert [t.schema() for t in remote.offered_tools()] == [t.schema() for t in local.unwrapped.offered_tools()]
+    finally:
+        local.close()
+        remote.close()
+
+
+def test_remote_env_through_trl_adapter(tool_server):
+    from claw_envs.adapters.trl import environment_factory
+
+    factory = environment_factory("claw_envs.remote:claw/Remote-v0", url=tool_server.url)
+    env = factory()
+    text = env.reset(task_id=TOOL_TASK)
+    assert "interest" in text
+    assert env.python(code="print(6*7)").strip() == "42"
+    assert env.get_reward() == -1.0  # stopped without an answer: the server's env scores it (outcome_if_stopped)
+    env._env.close()
+
+
+def test_vector_prm_and_server_going_away():
+    from claw_envs.prm.judge import Judge
+    from claw_envs.prm.rules import RuleBackend
+    from claw_envs.prm.wrapper import PRMReward
+
+    server = Server("claw/ToolCall-v0")
+    judge = Judge(RuleBackend(), m=1)
+    vec = ClawVectorEnv([lambda: PRMReward(RemoteEnv(server.url, reconnect_attempts=2), judge)] * 2)
+    try:
+        first, infos = vec.reset(seed=[1, 1])
+        assert first[0] == first[1] and infos["task_id"][0] == infos["task_id"][1]
+        call = '<tool_call>{"name": "python", "arguments": {"code": "print(1/0)"}}</tool_call>'
+        obs, rewards, terms, truncs, infos = vec.step([call, call])
+        channels = infos["reward_channels"]
+        assert list(channels["outcome"]) == [0.0, 0.0] and all(p is not None for p in channels["process"])
+        assert "ZeroDivisionError" in infos["next_state"][0].text
+        server.stop()
+        obs, rewards, terms, truncs, infos = vec.step([call, call])
+        assert truncs.all() and not terms.any()
+        assert all("went away during an episode" in e for e in infos["error"])
+        with pytest.raises(RemoteError, match="cannot reach the env server"):  # a clear error, not a hang
+            RemoteEnv(f"http://127.0.0.1:{_free_port()}")
+        with pytest.raises(RemoteError, match="could not reconnect"):
+            vec.envs[0].reset(seed=1)
+        server.start()  # back on the same port: the same RemoteEnv reconnects on reset
+        assert vec.envs[0].reset(seed=1)[0] == first[0]
+        obs, rewards, terms, truncs, infos = vec.step([call, call])  # slot 1 was replaced by the vector env
+        assert not truncs.any()
+    finally:
+        vec.close()
+        server.stop()
+
+
+def test_token_http_endpoints_and_idle_ttl():
+    server = Server("claw/ToolCall-v0", "--token", "s3cret", "--max-sessions", "1", "--idle-ttl", "1")
+    try:
+        assert json.loads(urllib.request.urlopen(server.url + "/health").read())["status"] == "healthy"
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(server.url + "/schema")
+        auth = {"Authorization": "Bearer s3cret"}
+
+        def call(path, body=None):
+            req = urllib.request.Request(server.url + path, headers={**auth, "Content-Type": "application/json"},
+                                         data=None if body is None else json.dumps(body).encode())
+            return json.loads(urllib.request.urlopen(req).read())
+
+        schema = call("/schema")
+        assert set(schema) == {"action", "observation", "state"}
+        assert {"next_state", "truncated", "reward_channels"} <= set(schema["observation"]["properties"])
+        assert call("/metadata")["name"] == "claw/ToolCall-v0"
+        r = call("/reset", {"seed": 2, "task_id": TOOL_TASK})
+        assert r["observation"]["info"]["task_id"] == TOOL_TASK and r["done"] is False
+        r = call("/step", {"action": {"text": '<tool_call>{"name": "python", "arguments": {"code": "print(5)"}}'
+                                              '</tool_call>'}})
+        assert r["observation"]["next_state"]["text"].strip() == "5"
+        assert call("/state")["step_count"] == 1
+        with pytest.raises(RemoteError, match="401"):
+            RemoteEnv(server.url)
+        with pytest.raises(RemoteError, match="refused"):
+            bad = RemoteEnv(server.url, token="s3cret")
+            bad.token = "wrong"
+            bad.reset()
+        time.sleep(2.5)  # the HTTP session idles past the TTL and is closed, freeing the only slot
+        env = RemoteEnv(server.url, token="s3cret")
+        env.reset(seed=0)
+        second = RemoteEnv(server.url, token="s3cret")
+        with pytest.raises(RemoteError, match="CAPACITY_REACHED"):
+            second.reset(seed=0)
+        time.sleep(2.5)  # now env's session idles out: its next step reports the lost episode
+        with pytest.raises(RemoteError, match="went away during an episode"):
+            env.step("hello")
+        assert second.reset(seed=0)[0][0]["role"] == "user"
+        second.close()
+        env.close()
+    finally:
+        server.stop()
