@@ -31,6 +31,15 @@ def _fails(r):
     return r.exit_code != 0
 
 
+# a raw system call from inside the sandbox: prints its return value and errno
+_SYSCALL = ("python3 -c \"import ctypes,sys; l=ctypes.CDLL(None,use_errno=True); "
+            "r=l.syscall(*[int(a) for a in sys.argv[1:]]); print(r, ctypes.get_errno())\"")
+
+
+def _eperm(r):
+    return r.stdout.split()[-2:] == ["-1", "1"]
+
+
 CASES = [
     # network egress
     ("curl-egress", "curl -sS -m 3 http://1.1.1.1/ 2>&1; echo rc=$?", _not("rc=0")),
@@ -77,6 +86,21 @@ CASES = [
      lambda r: 0 < int(r.stdout) <= 512 * 1024**2),
     ("tmp-fill", "head -c 400M /dev/zero > /tmp/fill; echo rc=$?", _not("rc=0")),
     ("big-sparse-file", "truncate -s 20G /app/sparse && dd if=/dev/zero of=/app/sparse bs=1M count=1 seek=10000 2>&1", _fails),
+    # seccomp (claw_envs.sandbox.seccomp): the filter is on every process and answers EPERM
+    ("seccomp-on", "grep '^Seccomp:' /proc/self/status /proc/1/status", lambda r: r.stdout.count("\t2\n") == 2),
+    ("unshare-user", "unshare -U true", _has("Operation not permitted")),
+    ("unshare-net", "unshare -n true", _has("Operation not permitted")),
+    ("clone-newuser", _SYSCALL + f" 56 {0x10000000 | 17} 0 0 0 0", _eperm),
+    ("clone3", _SYSCALL + " 435 0 0", lambda r: r.stdout.split()[-2:] == ["-1", "38"]),  # ENOSYS: clone() is used
+    ("mount-syscall", _SYSCALL + " 165 0 0 0 0 0", _eperm),
+    ("ptrace-sibling", "sleep 30 & " + _SYSCALL + " 101 16 $! 0 0", _eperm),
+    ("keyctl", _SYSCALL + " 250 0 -3 1", _eperm),
+    ("bpf", _SYSCALL + " 321 5 0 0", _eperm),
+    ("perf-event-open", _SYSCALL + " 298 0 0 -1 -1 0", _eperm),
+    ("io-uring", _SYSCALL + " 425 1 0", _eperm),
+    ("userfaultfd", _SYSCALL + " 323 0", _eperm),
+    ("kexec", _SYSCALL + " 246 0 0 0 0", _eperm),
+    ("ssl-private-absent", "ls -A /etc/ssl", lambda r: r.stdout.split() == ["certs"]),
     ("fd-exhaustion", "python3 -c \"[open('/dev/null') for _ in range(100000)]\"", _has("Too many open files")),
     ("many-files", "mkdir /tmp/m && cd /tmp/m && seq 1 20000 | xargs touch && ls | wc -l", lambda r: r.stdout.strip() == "20000"),
     ("infinite-loop", "while :; do :; done", lambda r: r.timed_out, 2),
@@ -117,7 +141,7 @@ def test_hostile_command_is_contained(case, canary, monkeypatch):
     cfg = SandboxConfig(timeout=t[0] if t else 15, memory="1g", max_processes=64)
     sb = LocalSandbox(cfg)
     sb.start()
-    uid = sb._uid
+    uid, userns = sb._uid, sb.userns_inode
     before = set(os.listdir(REPO))
     try:
         try:
@@ -130,6 +154,9 @@ def test_hostile_command_is_contained(case, canary, monkeypatch):
             assert ok_after(sb.exec(cmd_after, timeout=10).stdout.strip()), f"{name}: the sandbox's /usr was damaged"
         if name == "bind-port":
             assert not _host_listening(PORT), "a port bound in the sandbox is reachable from the host"
+        if name == "fork-bomb":  # capped per sandbox; the caller (the trainer) can still start processes
+            assert len(_in_userns(userns)) <= cfg.max_processes + 2, "the fork bomb exceeded max_processes"
+            assert subprocess.run(["true"]).returncode == 0
         # the sandbox is still usable, or resets cleanly
         try:
             alive = sb.exec("echo alive", timeout=10)
@@ -145,7 +172,71 @@ def test_hostile_command_is_contained(case, canary, monkeypatch):
     # the host is unchanged and nothing of the sandbox is left running
     assert canary.read_text() == "original"
     assert set(os.listdir(REPO)) == before
-    left = subprocess.run(["pgrep", "-u", str(uid)], capture_output=True, text=True).stdout.split()
+    left = _in_userns(userns)
+    if uid is not None:  # root mode: the sandbox's own host uid
+        left += subprocess.run(["pgrep", "-u", str(uid)], capture_output=True, text=True).stdout.split()
     left = [p for p in left if Path(f"/proc/{p}/stat").exists()
             and Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()[0] != "Z"]
     assert left == [], f"{name}: processes left on the host: {left}"
+
+
+def _in_userns(inode: int) -> list[str]:
+    """Live host pids whose user namespace is the sandbox's."""
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.stat(f"/proc/{p}/ns/user").st_ino == inode:
+                    out.append(p)
+            except OSError:
+                continue
+    return out
+
+
+@pytest.mark.parametrize("name,cmd", [("ptrace", "sleep 30 & " + _SYSCALL + " 101 16 $! 0 0"),
+                                      ("keyctl", _SYSCALL + " 250 0 -3 1"),
+                                      ("mount", _SYSCALL + " 165 0 0 0 0 0")])
+def test_seccomp_is_what_refuses(name, cmd):
+    """Without the filter the same call gets past the permission checks (or succeeds): the filter matters."""
+    results = {}
+    for on in (True, False):
+        with LocalSandbox(SandboxConfig(timeout=10, seccomp=on)) as sb:
+            results[on] = sb.exec(cmd).stdout.split()[-2:]
+    assert results[True] == ["-1", "1"]
+    assert results[False] != ["-1", "1"], f"{name}: refused even without seccomp: {results[False]}"
+
+
+def test_nested_user_namespaces_are_disabled_even_without_seccomp():
+    """Second layer: bubblewrap's --disable-userns (the user-namespace count is exhausted for the sandbox)."""
+    with LocalSandbox(SandboxConfig(timeout=10, seccomp=False)) as sb:
+        r = sb.exec("unshare -U true")
+    assert r.exit_code != 0 and "No space left on device" in r.output
+
+
+def test_symlinked_copy_is_refused(tmp_path, canary):
+    """Harbor/Dockerfile COPY must not follow links out of the build context (into host secrets)."""
+    from claw_envs.core.errors import TaskError
+    from claw_envs.terminal.dockerfile import replay
+
+    ctx = tmp_path / "environment"
+    (ctx / "data").mkdir(parents=True)
+    (ctx / "data" / "ok.txt").write_text("fine")
+    (ctx / "inside.txt").write_text("in context")
+    (ctx / "data" / "link-inside").symlink_to(ctx / "inside.txt")
+    cases = {"top": ("secret", "COPY secret /app/secret"), "nested": ("data/leak", "COPY data /app/data"),
+             "dir": ("dirlink", "COPY dirlink /app/d")}
+    with LocalSandbox(SandboxConfig(timeout=10)) as sb:
+        ok = ctx / "Dockerfile"
+        ok.write_text("FROM x\nCOPY data /app/data\n")
+        replay(ok, sb, ShellSession(sb))
+        assert sb.read_file("/app/data/ok.txt") == b"fine"
+        assert sb.read_file("/app/data/link-inside") == b"in context"  # a link inside the context is fine
+        for link, line in cases.values():
+            target = canary.parent if link == "dirlink" else canary
+            (ctx / link).symlink_to(target)
+            df = ctx / "Dockerfile"
+            df.write_text(f"FROM x\n{line}\n")
+            with pytest.raises(TaskError, match="outside the build context"):
+                replay(df, sb, ShellSession(sb))
+            (ctx / link).unlink()
+        assert "original" not in sb.exec("cat /app/secret /app/data/leak /app/d/canary.txt 2>&1").stdout

@@ -7,33 +7,41 @@ import selectors
 import signal
 import subprocess
 import time
+from typing import TYPE_CHECKING
 
 from claw_envs.sandbox.base import ExecResult
+
+if TYPE_CHECKING:
+    from claw_envs.sandbox.spawner import Spawner
 
 _CHUNK = 1 << 16
 _GRACE = 0.05  # seconds to keep draining after the command exits
 
 
 def run_capped(argv: list[str], *, timeout: float, output_limit: int, stdin: bytes | None = None,
-               env: dict[str, str] | None = None) -> ExecResult:
+               env: dict[str, str] | None = None, spawner: Spawner | None = None) -> ExecResult:
     """Like ``capture`` but with output decoded as UTF-8 (invalid bytes replaced)."""
     out, err, rc, timed_out, truncated, duration = capture(argv, timeout=timeout, output_limit=output_limit,
-                                                           stdin=stdin, env=env)
+                                                           stdin=stdin, env=env, spawner=spawner)
     return ExecResult(stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"),
                       exit_code=rc, timed_out=timed_out, truncated=truncated, duration=duration)
 
 
 def capture(argv: list[str], *, timeout: float, output_limit: int, stdin: bytes | None = None,
-            env: dict[str, str] | None = None) -> tuple[bytes, bytes, int, bool, bool, float]:
+            env: dict[str, str] | None = None, spawner: Spawner | None = None,
+            ) -> tuple[bytes, bytes, int, bool, bool, float]:
     """Run ``argv`` in a new session; keep at most ``output_limit`` bytes of each stream.
 
     Output past the cap is read and discarded (so a flooding writer is never blocked into a false
-    timeout). At the deadline the whole process group is killed with SIGKILL.
+    timeout). At the deadline the whole process group is killed with SIGKILL. With a ``spawner`` the
+    command is started by it (under the sandbox's seccomp filter) instead of by ``subprocess.Popen``.
     """
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+    if spawner is not None:
+        proc = spawner.popen(argv, env=env or {}, stdin=stdin is not None)
+    else:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     if stdin is not None:
         try:
             proc.stdin.write(stdin)  # type: ignore[union-attr]
@@ -84,7 +92,10 @@ def capture(argv: list[str], *, timeout: float, output_limit: int, stdin: bytes 
             time.monotonic() - t0)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc) -> None:
+    if hasattr(proc, "kill_group"):
+        proc.kill_group()
+        return
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:

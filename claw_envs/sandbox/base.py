@@ -38,7 +38,9 @@ class SandboxConfig:
 
     ``writable`` maps absolute paths to size-capped private file systems (tmpfs locally, tmpfs mounts in
     Docker); everything else the sandbox sees is read-only. ``workdir`` is where commands start.
-    Sizes accept k/m/g suffixes.
+    Sizes accept k/m/g suffixes. ``max_processes`` caps the processes of one sandbox (all its commands
+    together). ``seccomp`` (local backend) installs the filter of ``claw_envs.sandbox.seccomp`` on every
+    process in the sandbox; turning it off is for benchmarks and kernels without seccomp only.
     """
 
     workdir: str = "/app"
@@ -51,6 +53,7 @@ class SandboxConfig:
     max_open_files: int = 1024
     max_file_size: str = "512m"
     network: bool = False
+    seccomp: bool = True
     env: dict[str, str] = field(default_factory=dict)
     image: str = "claw-gym/terminal:latest"  # docker backend only
 

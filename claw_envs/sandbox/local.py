@@ -7,20 +7,35 @@ Layout of the sandbox (built with bubblewrap, not bound onto the host's ``/``):
 * every path in ``config.writable`` (default ``/app`` ``/tmp`` ``/root`` ``/logs`` ``/tests``) is a private,
   size-capped tmpfs; the root itself is read-only. Nothing is written to the host's disk.
 * its own user, mount, pid, network, ipc, uts and cgroup namespaces: no network at all (only a down
-  loopback), a private process tree, and the agent runs as uid 1000 ("agent") mapped to an otherwise
-  unused host uid, so ``RLIMIT_NPROC`` caps its processes without touching anyone else's.
+  loopback), a private process tree; the agent runs as uid 1000 ("agent") with no capabilities, and
+  cannot create further user namespaces (``bwrap --disable-userns``).
+* a seccomp filter on every process (``claw_envs.sandbox.seccomp``): no namespace creation, mount, ptrace,
+  keyring, bpf, perf, kexec, modules, io_uring...
+
+Two modes, the same guarantees (see the README's sandbox section):
+
+* **root**: bubblewrap runs as an otherwise unused host uid per sandbox;
+* **unprivileged** (any user, given unprivileged user namespaces): bubblewrap runs as the calling user.
+
+In both, ``RLIMIT_NPROC`` caps the processes of one sandbox: since Linux 5.14 the kernel counts
+processes per (user namespace, uid), and each sandbox has its own user namespace, so a fork bomb stops
+at ``max_processes`` in its sandbox and the caller's own processes and other sandboxes are untouched.
 
 One long-lived bubblewrap process holds the namespaces; each ``exec`` enters them with ``nsenter``
 (about 1.3 ms, versus ~6 ms for a fresh bubblewrap per command) and runs ``bash`` under hard rlimits
 (address space, CPU seconds, processes, open files, file size) in its own process group, so a timeout
-kills everything the command started in it. Set-uid and file-capability binaries grant nothing: their
-owner (host root) has no mapping in the sandbox's user namespace, so the kernel ignores those bits. ``close`` kills the namespace's init, which takes every
-process in the sandbox with it and frees its file systems.
+kills everything the command started in it. ``nsenter`` is pinned: the namespaces (and the root) are
+opened once at start, checked not to be the caller's own, and entered through those descriptors
+(``/proc/<caller>/fd/N``), never by a pid that could be reused. Set-uid and file-capability binaries
+grant nothing: their owner (host root) has no mapping in the sandbox's user namespace, and
+``no_new_privs`` is set. ``close`` kills the namespace's init, which takes every process in the sandbox
+with it and frees its file systems.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
 import random
@@ -39,8 +54,8 @@ from claw_envs.sandbox.base import ExecResult, SandboxConfig, parse_size
 
 SANDBOX_UID = 1000
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_ETC = ("alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "ssl",
-        "ca-certificates", "python3", "python3.11", "bash.bashrc", "inputrc", "mime.types", "gitconfig",
+_ETC = ("alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "ssl/certs",
+        "ca-certificates", "ca-certificates.conf", "python3", "python3.11", "bash.bashrc", "inputrc", "mime.types", "gitconfig",
         "profile", "nsswitch.conf", "magic", "magic.mime", "debian_version", "os-release", "protocols",
         "services")
 _PASSWD = (f"root:x:0:0:root:/root:/bin/bash\nagent:x:{SANDBOX_UID}:{SANDBOX_UID}:agent:/root:/bin/bash\n"
@@ -51,12 +66,47 @@ _uid_lock = threading.Lock()
 _uids_in_use: set[int] = set()
 
 
+_NAMESPACES = ("user", "mnt", "net", "pid", "ipc", "uts", "cgroup")
+_NSENTER_OPT = {"user": "--user", "mnt": "--mount", "net": "--net", "pid": "--pid", "ipc": "--ipc",
+                "uts": "--uts", "cgroup": "--cgroup"}
+_NS_GET_USERNS = 0xB701  # ioctl: the user namespace that owns a namespace
+_probe_lock = threading.Lock()
+_probe: list[str | None] = []
+
+
 def local_sandbox_unavailable() -> str | None:
-    """Why the local backend cannot run here, or None when it can."""
+    """Why the local backend cannot run here, or None when it can.
+
+    Beyond looking for the binaries, it starts one real sandbox (once per process, ~10 ms) with the
+    seccomp filter, so "bubblewrap is installed but this user may not create namespaces" is detected
+    here and not at the first ``reset``.
+    """
     for tool in ("bwrap", "nsenter"):
         if shutil.which(tool) is None:
             pkg = "bubblewrap" if tool == "bwrap" else "util-linux"
             return f"`{tool}` not found: install it (apt-get install {pkg}) or use the docker backend"
+    with _probe_lock:
+        if not _probe:
+            _probe.append(_probe_sandbox())
+        return _probe[0]
+
+
+def _probe_sandbox() -> str | None:
+    from claw_envs.sandbox.seccomp import seccomp_unavailable
+
+    why = seccomp_unavailable()
+    if why:
+        return why
+    sb = LocalSandbox(SandboxConfig(writable={"/tmp": "1m"}, workdir="/tmp"))
+    try:
+        sb.start()
+        r = sb.exec("echo ok", timeout=10)
+        if r.stdout != "ok\n":
+            return f"a probe sandbox started but could not run a command: {r.output.strip()[:300]}"
+    except SandboxError as e:
+        return f"cannot create a sandbox here as uid {os.getuid()}: {e}"
+    finally:
+        sb.close()
     return None
 
 
@@ -72,11 +122,15 @@ def _staged_etc() -> str:
         if _etc_dir is None or not os.path.isdir(_etc_dir):
             d = tempfile.mkdtemp(prefix="claw-etc-")
             for name in _ETC:
-                src = f"/etc/{name}"
-                if os.path.isdir(src) and not os.path.islink(src):
-                    shutil.copytree(src, f"{d}/{name}", symlinks=True, ignore_dangling_symlinks=True)
-                elif os.path.lexists(src):
-                    shutil.copy2(src, f"{d}/{name}", follow_symlinks=False)
+                src, dst = f"/etc/{name}", f"{d}/{name}"
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                try:
+                    if os.path.isdir(src) and not os.path.islink(src):
+                        shutil.copytree(src, dst, symlinks=True, ignore_dangling_symlinks=True)
+                    elif os.path.lexists(src):
+                        shutil.copy2(src, dst, follow_symlinks=False)
+                except (shutil.Error, PermissionError):  # unreadable entries (not root) are left out
+                    continue
             for name, text in (("passwd", _PASSWD), ("group", _GROUP), ("hosts", _HOSTS), ("hostname", "sandbox\n")):
                 with open(f"{d}/{name}", "w") as f:
                     f.write(text)
@@ -118,9 +172,13 @@ class LocalSandbox:
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()
         self._proc: subprocess.Popen | None = None
-        self._init_pid: int | None = None  # host pid of the sandbox's idle process (nsenter target)
+        self._init_pid: int | None = None  # host pid of the sandbox's idle process
         self._ns_init: int | None = None  # host pid of the pid namespace's init (bubblewrap)
-        self._uid: int | None = None
+        self._uid: int | None = None  # the sandbox's own host uid (root mode), None when unprivileged
+        self._ns_fds: dict[str, int] = {}  # namespaces and root of the sandbox, opened once (nsenter targets)
+        self._nested = False
+        self.userns_inode: int | None = None
+        self._filter = None
         self._env = {"PATH": PATH, "HOME": "/root", "USER": "agent", "LOGNAME": "agent",
                      "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb", "SHELL": "/bin/bash",
                      **self.config.env}
@@ -141,11 +199,20 @@ class LocalSandbox:
     def start(self) -> None:
         if self.running:
             return
-        reason = local_sandbox_unavailable()
-        if reason:
-            raise SandboxError(reason)
-        self._uid = _host_uid()
-        args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+        for tool in ("bwrap", "nsenter"):
+            if shutil.which(tool) is None:
+                raise SandboxError(local_sandbox_unavailable() or f"`{tool}` not found")
+        seccomp_fd = None
+        if self.config.seccomp:
+            from claw_envs.sandbox.seccomp import policy_bpf
+            from claw_envs.sandbox.spawner import Spawner
+
+            self._filter = Spawner.get("enter")
+            seccomp_fd = os.memfd_create("claw-seccomp")
+            os.write(seccomp_fd, policy_bpf("init"))
+            os.lseek(seccomp_fd, 0, os.SEEK_SET)
+        self._uid = _host_uid() if os.geteuid() == 0 else None
+        args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
                 "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", self.hostname,
                 "--ro-bind", "/usr", "/usr", "--ro-bind", self._etc_dir(), "/etc", "--proc", "/proc", "--dev", "/dev"]
         if self.config.network:
@@ -161,14 +228,23 @@ class LocalSandbox:
         args += ["--size", str(4 << 20), "--perms", "0700", "--tmpfs", "/run/claw"]
         args += self._extra_mounts()
         info_r, info_w = os.pipe()
+        fds = (info_w,) if seccomp_fd is None else (info_w, seccomp_fd)
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         args += ["--remount-ro", "/", "--chdir", self.config.workdir if self.config.workdir in
                  self.config.writable else "/", "--info-fd", str(info_w), "--", "/usr/bin/sleep", "infinity"]
-        try:  # bubblewrap runs as the sandbox's own unprivileged host uid
+        as_uid = {} if self._uid is None else {"user": self._uid, "group": self._uid, "extra_groups": []}
+        try:  # as root, bubblewrap runs as the sandbox's own unprivileged host uid; otherwise as the caller
             self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, pass_fds=(info_w,), start_new_session=True,
-                                          env={"PATH": PATH}, user=self._uid, group=self._uid, extra_groups=[])
+                                          stderr=subprocess.PIPE, pass_fds=fds, start_new_session=True,
+                                          env={"PATH": PATH}, **as_uid)
+        except OSError as e:
+            os.close(info_r)
+            raise SandboxError(f"could not run bubblewrap: {e}") from e
         finally:
             os.close(info_w)
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         try:
             info = self._read_info(info_r)
         finally:
@@ -179,6 +255,37 @@ class LocalSandbox:
         except SandboxError as e:
             err = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
             raise SandboxError(f"the sandbox did not start: {err or e}") from e
+        try:
+            self._pin_namespaces()
+        except SandboxError:
+            self.close()
+            raise
+
+    def _pin_namespaces(self) -> None:
+        """Open the sandbox's namespaces and root once; refuse them if they are not the sandbox's own."""
+        pid = self._init_pid
+        try:
+            for ns in _NAMESPACES:
+                self._ns_fds[ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+            # bubblewrap nests the sandbox's user namespace (uid 1000, --disable-userns) inside the one that
+            # owns the other namespaces: enter the owner (where the caller holds the capabilities setns
+            # needs), then the sandbox's own from inside, through its pid 1 (which no process can replace)
+            owner = fcntl.ioctl(self._ns_fds["mnt"], _NS_GET_USERNS)
+            if self._uid is not None or os.fstat(owner).st_ino == os.fstat(self._ns_fds["user"]).st_ino:
+                os.close(owner)
+                self._nested = False
+            else:
+                self._ns_fds["owner"] = owner
+                self._nested = True
+            self._ns_fds["root"] = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rpartition(")")[2].split()[1])
+        except OSError as e:
+            raise SandboxError(f"could not open the sandbox's namespaces: {e}") from e
+        ino = os.fstat(self._ns_fds["user"]).st_ino
+        if ppid != self._ns_init or not self.running or ino == os.stat("/proc/self/ns/user").st_ino:
+            raise SandboxError("the sandbox's process changed before its namespaces were pinned; retry start()")
+        self.userns_inode = ino
 
     # hooks for subclasses (e.g. the GUI desktop): the hostname, the /etc to bind, extra bubblewrap mounts
     hostname = "sandbox"
@@ -252,6 +359,9 @@ class LocalSandbox:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and self._uid is not None and _uid_has_processes(self._uid):
             time.sleep(0.002)
+        for fd in self._ns_fds.values():
+            os.close(fd)
+        self._ns_fds = {}
 
     def close(self) -> None:
         if self._proc is None:
@@ -262,6 +372,7 @@ class LocalSandbox:
         with _uid_lock:
             _uids_in_use.discard(self._uid or -1)
         self._proc = self._init_pid = self._ns_init = self._uid = None
+        self.userns_inode = None
 
     def reset(self) -> None:
         self.close()
@@ -281,18 +392,40 @@ class LocalSandbox:
             pass
 
     # -- commands ----------------------------------------------------------------------------------
-    def _enter(self, argv: list[str]) -> list[str]:
-        if not self.running:
+    def _nsenter(self, argv: list[str]) -> list[str]:
+        """``nsenter`` into the pinned namespaces (no seccomp: start it with ``self._filter``, the spawner)."""
+        if not self.running or not self._ns_fds:
             raise SandboxError("the sandbox is not running: call start() (or reset()) first")
-        return ["nsenter", "-t", str(self._init_pid), "-U", "-m", "-n", "-p", "-i", "-u", "-C", "-r", "-w",
-                "-S", str(SANDBOX_UID), "-G", str(SANDBOX_UID), "--", *argv]
+        me, fds = os.getpid(), self._ns_fds
+        nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+        as_agent = ["-S", str(SANDBOX_UID), "-G", str(SANDBOX_UID), "--"]
+        ns_opts = [f"{_NSENTER_OPT[ns]}=/proc/{me}/fd/{fds[ns]}" for ns in _NAMESPACES if ns != "user"]
+        root = f"/proc/{me}/fd/{fds['root']}"
+        if not self._nested:  # root: straight into the sandbox's user namespace, then uid/gid 1000, no groups
+            return [nsenter, f"--user=/proc/{me}/fd/{fds['user']}", *ns_opts, f"--root={root}", f"--wd={root}",
+                    *as_agent, *argv]
+        # unprivileged: the caller's uid is 0 in the owner namespace and 1000 in the sandbox's, so credentials
+        # are kept as they are; exec drops the capabilities setns granted (uid 1000 is not root in there)
+        keep = "--preserve-credentials"
+        return [nsenter, f"--user=/proc/{me}/fd/{fds['owner']}", *ns_opts, f"--root={root}", f"--wd={root}", keep,
+                "--", "/usr/bin/nsenter", "--user=/proc/1/ns/user", keep, "--", *argv]
+
+    def _enter(self, argv: list[str]) -> list[str]:
+        """A host command line that runs ``argv`` inside the sandbox, filter included, for any ``Popen``
+        (long-running processes of subclasses). ``exec`` uses the faster ``_nsenter`` + spawner."""
+        inner = self._nsenter(argv)
+        if self._filter is None:
+            return inner
+        from claw_envs.sandbox.seccomp import launcher_argv
+
+        return launcher_argv(inner)
 
     def exec(self, cmd: str, timeout: float | None = None, *, cwd: str | None = None,
              env: dict[str, str] | None = None, stdin: bytes | None = None) -> ExecResult:
         d = shlex.quote(cwd or self.config.workdir)
         prelude = f"{self._limits}\ncd -- {d} 2>/dev/null || {{ echo \"no such directory: \"{d} >&2; exit 1; }}\n"
-        argv = self._enter(["/bin/bash", "-c", prelude + cmd])
-        result = run_capped(argv, timeout=timeout or self.config.timeout, stdin=stdin,
+        argv = self._nsenter(["/bin/bash", "-c", prelude + cmd])
+        result = run_capped(argv, timeout=timeout or self.config.timeout, stdin=stdin, spawner=self._filter,
                             output_limit=self.config.output_limit, env={**self._env, **(env or {})})
         if not self.running:
             raise SandboxError("the sandbox died while running a command; call reset() to get a fresh one")
@@ -302,15 +435,16 @@ class LocalSandbox:
         if isinstance(data, str):
             data = data.encode()
         script = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1" && chmod "$2" "$1"'
-        argv = self._enter(["/bin/sh", "-c", script, "sh", path, format(mode, "o")])
-        r = run_capped(argv, timeout=60, stdin=data, output_limit=4096, env=self._env)
+        argv = self._nsenter(["/bin/sh", "-c", script, "sh", path, format(mode, "o")])
+        r = run_capped(argv, timeout=60, stdin=data, output_limit=4096, env=self._env, spawner=self._filter)
         if not r.ok:
             raise SandboxError(f"could not write {path} in the sandbox: {r.output.strip() or r.exit_code} "
                                "(is it under a writable path?)")
 
     def read_file(self, path: str) -> bytes:
-        argv = self._enter(["/bin/cat", "--", path])
-        out, err, rc, timed_out, truncated, _ = capture(argv, timeout=60, output_limit=1 << 30, env=self._env)
+        argv = self._nsenter(["/bin/cat", "--", path])
+        out, err, rc, timed_out, truncated, _ = capture(argv, timeout=60, output_limit=1 << 30, env=self._env,
+                                                        spawner=self._filter)
         if rc != 0 or timed_out or truncated:
             why = err.decode(errors="replace").strip() or ("too large" if truncated else f"exit {rc}")
             raise SandboxError(f"could not read {path} in the sandbox: {why}")

@@ -122,18 +122,57 @@ def replay(dockerfile: Path, sandbox: Sandbox, session: ShellSession, timeout: f
 
 
 def _copy_in(context: Path, src: str, dest: str, multiple: bool, sandbox: Sandbox, on_error) -> None:
-    matches = sorted(context.glob(src)) if any(c in src for c in "*?[") else [context / src]
+    """Copy ``src`` (a path or glob in the build context) to ``dest`` in the sandbox.
+
+    Links are followed only while they stay inside the context: a symbolic link (at any depth, to a file
+    or a folder) whose target leaves it, a dangling or looping link, and a hard-linked file (which could be
+    a second name of any file on the host) are refused, naming the path.
+    """
     root = context.resolve()
+    matches = sorted(context.glob(src)) if any(c in src for c in "*?[") else [context / src]
     for m in matches:
-        m_res = m.resolve()
-        if root not in m_res.parents and m_res != root:
-            raise on_error(f"copies {src}, which is outside the build context")
-        if not m.exists():
+        m_res = _inside(root, m, src, on_error)
+        if not m_res.exists():
             raise on_error(f"copies {src}, which does not exist in {context}")
-        if m.is_dir():
-            for f in sorted(p for p in m.rglob("*") if p.is_file()):
-                sandbox.write_file(f"{dest.rstrip('/')}/{f.relative_to(m)}", f.read_bytes(),
-                                   mode=f.stat().st_mode & 0o777)
+        if m_res.is_dir():
+            for rel, f in _walk(root, m, set(), on_error):
+                sandbox.write_file(f"{dest.rstrip('/')}/{rel}", f.read_bytes(), mode=f.stat().st_mode & 0o777)
         else:
             target = f"{dest.rstrip('/')}/{m.name}" if multiple else dest
-            sandbox.write_file(target, m.read_bytes(), mode=m.stat().st_mode & 0o777)
+            sandbox.write_file(target, _regular(m_res, src, on_error).read_bytes(),
+                               mode=m_res.stat().st_mode & 0o777)
+
+
+def _inside(root: Path, p: Path, src: str, on_error) -> Path:
+    """``p`` with every link resolved, or an error when that leaves ``root`` (or cannot be resolved)."""
+    try:
+        res = p.resolve(strict=p.is_symlink())
+    except (OSError, RuntimeError) as e:
+        raise on_error(f"copies {src}: the link {p} cannot be resolved ({e})") from e
+    if res != root and root not in res.parents:
+        raise on_error(f"copies {src}: {p.relative_to(root) if root in p.parents else p} is outside the build "
+                       f"context (it links to {res}); links may only point inside the task's folder")
+    return res
+
+
+def _regular(p: Path, src: str, on_error) -> Path:
+    st = p.stat()
+    if st.st_nlink > 1:
+        raise on_error(f"copies {src}: {p} is a hard link (it has {st.st_nlink} names, one of which may be "
+                       "outside the build context); replace it with a copy")
+    return p
+
+
+def _walk(root: Path, d: Path, seen: set[Path], on_error, prefix: str = ""):
+    """(relative path, resolved file) under folder ``d``, links checked; each real folder visited once."""
+    real = _inside(root, d, str(d), on_error)
+    if real in seen:
+        return
+    seen.add(real)
+    for entry in sorted(d.iterdir()):
+        res = _inside(root, entry, str(entry.relative_to(root) if root in entry.parents else entry), on_error)
+        rel = f"{prefix}{entry.name}"
+        if res.is_dir():
+            yield from _walk(root, entry, seen, on_error, rel + "/")
+        elif res.is_file():
+            yield rel, _regular(res, rel, on_error)
