@@ -2,7 +2,7 @@
 # Idempotent set-up for `make demo` / `make test`: system packages (when root), .venv, torch first, the project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PKGS=(bubblewrap python3 git procps util-linux coreutils findutils grep sed gawk tar gzip bzip2 xz-utils zip unzip jq file bc patch diffutils sqlite3 perl python3-pytest)
+APT_PKGS=(bubblewrap python3 git procps util-linux coreutils findutils grep sed gawk tar gzip bzip2 xz-utils zip unzip jq file bc patch diffutils sqlite3 perl python3-pytest libseccomp2)
 # claw/GUI-v0: a headless X display, a window manager and the desktop apps its tasks use (tests/test_gui.py).
 APT_PKGS+=(xvfb openbox chromium xterm mousepad xdotool x11-utils imagemagick scrot python3-tk fonts-dejavu-core)
 
