@@ -1,168 +1,201 @@
 """``claw serve``: an OpenAI-compatible chat endpoint in front of the policy that records sessions as episodes.
 
-* Session and turn type come from the ``X-Session-Id`` / ``X-Turn-Type`` headers or the body's
-  ``session_id`` / ``turn_type``. A plain client that sends neither gets the configured default turn type
-  (``main`` unless told otherwise) and a session keyed by its conversation's first user message, so ordinary
-  OpenAI clients are neither all "side" nor one session each.
-* A main turn's next state is the next main-turn request of the same session: the user messages it adds after
-  the assistant's reply. ``POST /v1/sessions/{id}/close`` ends a session; sessions idle longer than
-  ``idle_timeout`` are closed by a sweeper (their last turn is recorded without a next state). Side turns are
-  recorded for the log but never trained on.
-* Every completion carries ``token_ids``, ``prompt_token_ids``, log-probs and ``policy_version``. Serving reads
-  the current model reference once per request, so a weight publish never blocks or fails a request.
-* With ``scrub_pii`` the recorded text is scrubbed first; a turn whose text contained PII is stored scrubbed,
-  without token ids, and never trained on.
+``POST /v1/chat/completions`` speaks the OpenAI wire format (:mod:`~claw_trainer.serving.openai_format`):
+plain or streamed (server-sent events), multi-part content, ``tools`` rendered by the chat template and
+``<tool_call>`` output returned as ``tool_calls``, ``stop``, ``max_completion_tokens``, ``n`` and OpenAI-shaped
+errors (400 bad input or ``context_length_exceeded``, 401 bad key, 429 too many waiting requests, 503 turn
+store unavailable). Every choice also carries ``token_ids``, the response ``prompt_token_ids``,
+``policy_version``, ``session_id`` and ``turn_type``.
+
+* Turn type: ``X-Turn-Type`` header or body ``turn_type`` (``main`` | ``side``), else the server default.
+  Side turns (summaries, titles) are recorded for the log but never trained on.
+* Session and tenant: see :mod:`~claw_trainer.serving.sessions` and :mod:`~claw_trainer.serving.auth`.
+* Nothing sampled is lost: the sampled turns are written to the store before the response is sent (a store
+  failure is a 503 and nothing is returned). A retry that sends the same ``X-Request-Id`` (or
+  ``Idempotency-Key``) gets the stored response again, without sampling or recording twice.
+* Serving reads the current model reference once per batch, so a weight publish never blocks or fails a
+  request.
 """
 
-import hashlib
+# No `from __future__ import annotations`: FastAPI must resolve the locally imported Request annotations.
+import sqlite3
 import threading
-import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from claw_envs.core.nextstate import NextState
 from claw_trainer.rollout import Turn
-from claw_trainer.serving.policy import ServedPolicy
-from claw_trainer.serving.scrub import scrub_messages, scrub_text
-from claw_trainer.serving.store import TurnStore
+from claw_trainer.serving.auth import Auth
+from claw_trainer.serving.errors import RequestError, bad_request
+from claw_trainer.serving.openai_format import (
+    ChatRequest,
+    completion_id,
+    now,
+    parse_request,
+    stream_events,
+    usage,
+)
+from claw_trainer.serving.sessions import SessionRecorder, fingerprint
+from claw_trainer.serving.toolcalls import parse_tool_calls
 
 
-@dataclass
-class _Pending:
-    turn: Turn
-    n_messages: int  # messages in the request + the assistant reply
-    last_seen: float
+def _cut_at_stop(gen_text: str, ids: list[int], lps: list[float], stops: list[str], decode: Any
+                 ) -> tuple[str, list[int], list[float], bool]:
+    """Text before the first stop string, and the shortest token prefix that produced it and the stop."""
+    hits = [(gen_text.find(s), s) for s in stops if s in gen_text]
+    if not hits:
+        return gen_text, ids, lps, False
+    at, stop = min(hits)
+    for k in range(1, len(ids) + 1):
+        if len(decode(ids[:k])) >= at + len(stop):
+            return gen_text[:at], ids[:k], lps[:k], True
+    return gen_text[:at], ids, lps, True
 
 
-class SessionRecorder:
-    """Pairs each main turn with the next request of its session and writes finished turns to the store."""
+class ChatHandler:
+    """One chat request end to end: tenant, session, next state, sampling, recording, response body."""
 
-    def __init__(self, store: TurnStore, on_record: Any = None, idle_timeout: float = 600.0, scrub_pii: bool = False):
-        self.store, self.on_record, self.idle_timeout, self.scrub_pii = store, on_record, idle_timeout, scrub_pii
-        self.pending: dict[str, _Pending] = {}
-        self.steps: dict[str, int] = {}
-        self.lock = threading.Lock()
-        self.recorded = 0
+    def __init__(self, policy: Any, recorder: SessionRecorder, auth: Auth, default_turn_type: str = "main",
+                 env_id: str = "claw/serve", model_name: str = "claw"):
+        self.policy, self.recorder, self.auth = policy, recorder, auth
+        self.default_turn_type, self.env_id, self.model_name = default_turn_type, env_id, model_name
+        self.requests = {"ok": 0, "error": 0, "replayed": 0}
+        self._inflight: dict[tuple[str, str], threading.Event] = {}
+        self._lock = threading.Lock()
 
-    def _write(self, turn: Turn, session: str, turn_type: str) -> None:
-        status, reason = ("dropped", "side turn") if turn_type != "main" else ("recorded", None)
-        if self.scrub_pii:
-            msgs = scrub_messages(turn.messages or [])
-            action = scrub_text(turn.action)
-            ns_text = scrub_text(turn.next_state.text) if turn.next_state else None
-            if msgs != (turn.messages or []) or action != turn.action or \
-                    (turn.next_state and ns_text != turn.next_state.text):
-                turn.messages, turn.action = msgs, action
-                turn.prompt_ids, turn.completion_ids, turn.logprobs = (), (), ()
-                if turn.next_state:
-                    turn.next_state = NextState(role=turn.next_state.role, kind="chat", text=ns_text)
-                status, reason = "dropped", "pii scrubbed"
-        turn_id = self.store.record(turn, session, turn_type, status, reason)
-        self.recorded += 1
-        if status == "recorded" and self.on_record:
-            self.on_record(turn_id)
+    def handle(self, headers: Any, body: Any) -> tuple[ChatRequest, dict[str, Any], list[list[str]] | None]:
+        self.auth.tenant(headers)  # 401 before anything else
+        req = parse_request(body)
+        tenant = self.auth.tenant(headers, body)
+        turn_type = headers.get("x-turn-type") or body.get("turn_type") or self.default_turn_type
+        if turn_type not in ("main", "side"):
+            raise bad_request(f"turn_type must be 'main' or 'side', got {turn_type!r}", "turn_type")
+        rid = headers.get("x-request-id") or headers.get("idempotency-key") or body.get("request_id")
+        if not rid:
+            return req, *self._sample(req, body, tenant, turn_type, f"req-{uuid.uuid4().hex}")
+        key = (tenant, str(rid))
+        while True:
+            with self._lock:
+                done = self._inflight.get(key)
+                if done is None:
+                    self._inflight[key] = threading.Event()
+                    break
+            done.wait()  # the same request is being answered: reply with its result
+        try:
+            stored = _store_call(self.recorder.store.response_of, tenant, str(rid))
+            if stored is not None:
+                self.requests["replayed"] += 1
+                return req, stored, None
+            return req, *self._sample(req, body, tenant, turn_type, str(rid))
+        finally:
+            with self._lock:
+                self._inflight.pop(key).set()
 
-    def before(self, session: str, turn_type: str, messages: list[dict[str, Any]]) -> None:
-        """A request arrived: it is the next state of the session's pending main turn."""
-        if turn_type != "main":
-            return
-        with self.lock:
-            p = self.pending.pop(session, None)
-        if p is None:
-            return
-        new = [m for m in messages[p.n_messages:] if m.get("role") in ("user", "tool")]
-        text = "\n\n".join(str(m.get("content") or "") for m in new)
-        p.turn.next_state = NextState(role=new[-1]["role"] if new else "user", kind="chat", text=text)
-        self._write(p.turn, session, "main")
-
-    def after(self, session: str, turn_type: str, messages: list[dict[str, Any]], turn: Turn) -> None:
-        if turn_type != "main":
-            self._write(turn, session, turn_type)
-            return
-        with self.lock:
-            turn.step = self.steps.get(session, 0)
-            self.steps[session] = turn.step + 1
-            self.pending[session] = _Pending(turn, len(messages) + 1, time.monotonic())
-
-    def close(self, session: str) -> bool:
-        with self.lock:
-            p = self.pending.pop(session, None)
-            self.steps.pop(session, None)
-        if p is not None:
-            p.turn.done = True
-            self._write(p.turn, session, "main")
-        return p is not None
-
-    def sweep(self) -> int:
-        now = time.monotonic()
-        with self.lock:
-            idle = [s for s, p in self.pending.items() if now - p.last_seen > self.idle_timeout]
-        return sum(self.close(s) for s in idle)
-
-
-def session_of(headers: Any, body: dict[str, Any], messages: list[dict[str, Any]]) -> str:
-    sid = headers.get("x-session-id") or body.get("session_id")
-    if sid:
-        return str(sid)
-    first = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
-    return "auto-" + hashlib.sha1(first.encode()).hexdigest()[:12]
+    def _sample(self, req: ChatRequest, body: dict[str, Any], tenant: str, turn_type: str, rid: str
+                ) -> tuple[dict[str, Any], list[list[str]] | None]:
+        explicit = body.get("session_id")
+        session = _store_call(self.recorder.resolve, tenant, str(explicit) if explicit else None, req.messages)
+        _store_call(self.recorder.before, tenant, session, turn_type, req.messages)
+        gens = self.policy.generate(req, body["messages"])
+        choices, turns, fps, pieces = [], [], [], []
+        for i, g in enumerate(gens):
+            s = g.sample
+            text, ids, lps = s.text, list(s.completion_ids), list(s.logprobs)
+            finish = s.finish_reason
+            if req.stop and self.policy.decode([]) is not None:
+                text, ids, lps, stopped = _cut_at_stop(text, ids, lps, req.stop, self.policy.decode)
+                finish = "stop" if stopped else finish
+            content, calls = parse_tool_calls(text) if req.tools else (text, [])
+            msg: dict[str, Any] = {"role": "assistant", "content": content}
+            if calls:
+                msg["tool_calls"], finish = calls, "tool_calls"
+            choice: dict[str, Any] = {"index": i, "message": msg, "finish_reason": finish, "token_ids": ids,
+                                      "logprobs": None}
+            if req.logprobs:
+                choice["logprobs"] = {"content": [{"token": t, "logprob": lp, "bytes": None, "top_logprobs": []}
+                                                  for t, lp in zip(g.tokens, lps, strict=False)]}
+            choices.append(choice)
+            turns.append(Turn(s.prompt_ids, tuple(ids), tuple(lps), g.version, self.env_id, session, 0, 0, text,
+                              messages=[dict(m) for m in req.messages], tools=req.tools))
+            fps.append(fingerprint(tenant, [*req.messages, msg]))
+            p = self.policy.pieces(ids) if req.stream and not calls else None
+            pieces.append(p if p is not None and "".join(p) == (content or "") else [content or ""])
+        n_prompt = len(gens[0].sample.prompt_ids)
+        body_out = {"id": completion_id(), "object": "chat.completion", "created": now(),
+                    "model": req.model or self.model_name, "choices": choices,
+                    "usage": usage(n_prompt, sum(len(c["token_ids"]) for c in choices)),
+                    "system_fingerprint": f"claw-v{gens[0].version}", "policy_version": gens[0].version,
+                    "session_id": session, "turn_type": turn_type, "prompt_token_ids": list(gens[0].sample.prompt_ids)}
+        _store_call(self.recorder.record, tenant, session, turn_type, turns, rid, len(req.messages) + 1, fps, body_out)
+        return body_out, pieces
 
 
-def build_proxy(policy: ServedPolicy, recorder: SessionRecorder, default_turn_type: str = "main",
-                env_id: str = "claw/serve") -> Any:
-    from fastapi import FastAPI, HTTPException, Request
+def _store_call(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except sqlite3.Error as e:
+        raise RequestError(503, f"the turn store is unavailable ({e}); nothing was recorded, retry later",
+                           "store_unavailable") from e
+
+
+def build_proxy(policy: Any, recorder: SessionRecorder, default_turn_type: str = "main", env_id: str = "claw/serve",
+                auth: Auth | None = None, model_name: str = "claw", health: Any = None) -> Any:
+    """The FastAPI app. ``health()`` (optional) adds loop liveness to ``GET /health``."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    handler = ChatHandler(policy, recorder, auth or Auth(), default_turn_type, env_id, model_name)
     app = FastAPI(title="claw serve")
-    app.state.requests = {"ok": 0, "error": 0}
+    app.state.handler = handler
+
+    @app.exception_handler(RequestError)
+    async def request_error(_: Request, e: RequestError) -> JSONResponse:
+        handler.requests["error"] += 1
+        return JSONResponse(e.body(), status_code=e.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(RequestError(e.status_code, str(e.detail), None).body(), status_code=e.status_code)
+
+    @app.exception_handler(Exception)
+    async def server_error(_: Request, e: Exception) -> JSONResponse:
+        handler.requests["error"] += 1
+        return JSONResponse(RequestError(500, f"generation failed: {type(e).__name__}: {e}").body(), status_code=500)
 
     @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> dict[str, Any]:
+    async def chat(request: Request) -> Any:
         try:
             body = await request.json()
         except Exception as e:  # noqa: BLE001
-            raise HTTPException(400, f"body is not JSON: {e}") from e
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            raise HTTPException(400, "messages must be a non-empty list of {role, content} objects")
-        turn_type = request.headers.get("x-turn-type") or body.get("turn_type") or default_turn_type
-        if turn_type not in ("main", "side"):
-            raise HTTPException(400, f"turn_type must be 'main' or 'side', got {turn_type!r}")
-        session = session_of(request.headers, body, messages)
-        recorder.before(session, turn_type, messages)
-        try:
-            sample, version = await run_in_threadpool(policy.sample, messages, body.get("tools"),
-                                                      body.get("max_tokens"), body.get("temperature"))
-        except Exception as e:  # noqa: BLE001
-            app.state.requests["error"] += 1
-            raise HTTPException(500, f"generation failed: {e}") from e
-        turn = Turn(sample.prompt_ids, sample.completion_ids, sample.logprobs, version, env_id, session, 0, 0,
-                    sample.text, messages=[dict(m) for m in messages], tools=body.get("tools"))
-        recorder.after(session, turn_type, messages, turn)
-        app.state.requests["ok"] += 1
-        return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model") or "claw", "policy_version": version, "session_id": session,
-                "turn_type": turn_type, "prompt_token_ids": list(sample.prompt_ids),
-                "choices": [{"index": 0, "finish_reason": sample.finish_reason, "token_ids": list(sample.completion_ids),
-                             "message": {"role": "assistant", "content": sample.text},
-                             "logprobs": {"content": [{"token": policy.tokenizer.convert_ids_to_tokens(t), "logprob": lp}
-                                                      for t, lp in zip(sample.completion_ids, sample.logprobs,
-                                                                       strict=True)]}}],
-                "usage": {"prompt_tokens": len(sample.prompt_ids), "completion_tokens": len(sample.completion_ids),
-                          "total_tokens": len(sample.prompt_ids) + len(sample.completion_ids)}}
+            handler.auth.tenant(request.headers)
+            raise bad_request(f"the request body is not JSON: {e}") from e
+        req, out, pieces = await run_in_threadpool(handler.handle, request.headers, body)
+        handler.requests["ok"] += 1
+        if req.stream:
+            return StreamingResponse(stream_events(out, req.include_usage, pieces), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        return out
 
     @app.post("/v1/sessions/{session}/close")
-    async def close(session: str) -> dict[str, Any]:
-        return {"session_id": session, "closed": recorder.close(session)}
+    async def close(session: str, request: Request) -> dict[str, Any]:
+        tenant = handler.auth.tenant(request.headers)
+        closed = await run_in_threadpool(_store_call, recorder.close, tenant, session)
+        return {"session_id": session, "closed": closed}
 
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": "claw", "object": "model", "owned_by": "claw-gym"}]}
+    async def models(request: Request) -> dict[str, Any]:
+        handler.auth.tenant(request.headers)
+        return {"object": "list", "data": [{"id": model_name, "object": "model", "created": 0,
+                                            "owned_by": "claw-gym"}]}
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "policy_version": policy.version, "recorded": recorder.recorded,
-                "requests": app.state.requests}
+    async def health_view() -> Any:
+        loops = health() if health else {}
+        ok = all(v.get("alive", True) for v in (loops.get("loops") or {}).values())
+        body = {"status": "ok" if ok else "degraded", "policy_version": policy.version,
+                "recorded": recorder.recorded, "requests": handler.requests,
+                "pending_requests": getattr(getattr(policy, "batcher", None), "pending", 0), **loops}
+        return body if ok else JSONResponse(body, status_code=503)
 
     return app

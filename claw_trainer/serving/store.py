@@ -1,9 +1,12 @@
-"""The durable turn queue: every recorded turn lives in SQLite (WAL) from the moment it is recorded.
+"""The durable turn queue: every sampled turn lives in SQLite (WAL) from the moment it is sampled.
 
-A turn moves ``recorded → judging → judged → trained`` (or ``dropped``: a side turn, a stale sample, no signal). Each
-move is one transaction, so a ``kill -9`` at any point loses no recorded turn: on restart, ``recorded`` turns
-are judged again, ``judged`` ones are trained on, and :meth:`reconcile` marks the batch of a training step
-whose weights were saved but whose marks were not written (so it is not trained twice).
+A served turn is written *before* its response leaves the proxy, as ``awaiting_next_state``; the next request
+of its session attaches the next state (:meth:`TurnStore.attach`) and moves it to ``recorded``. From there a
+turn moves ``recorded → judging → judged → trained`` (or ``dropped`` with a reason: a side turn, a stale
+sample, no signal, a judge or learner error). Each move is one transaction, so a ``kill -9`` at any point
+loses no sampled turn: on restart, ``awaiting_next_state`` turns still wait for their session's next request,
+``recorded`` turns are judged again, ``judged`` ones are trained on, and :meth:`reconcile` marks the batch of
+a training step whose weights were saved but whose marks were not written (so it is not trained twice).
 In-memory queues between the loops only carry turn ids; this table is the truth.
 """
 
@@ -13,11 +16,13 @@ import json
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from claw_trainer.rollout import Turn, json_default
 
+AWAITING = "awaiting_next_state"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -27,6 +32,37 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE INDEX IF NOT EXISTS turns_status ON turns(status, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+# Columns added for serving (tenancy, idempotent retries, session continuation); older stores are migrated.
+EXTRA_COLUMNS = {"tenant": "TEXT", "request_id": "TEXT", "choice": "INTEGER", "n_messages": "INTEGER",
+                 "fingerprint": "TEXT", "response": "TEXT"}
+INDEXES = """
+CREATE INDEX IF NOT EXISTS turns_session ON turns(tenant, session, status);
+CREATE INDEX IF NOT EXISTS turns_request ON turns(tenant, request_id);
+CREATE INDEX IF NOT EXISTS turns_fingerprint ON turns(tenant, fingerprint);
+"""
+
+
+@dataclass(frozen=True)
+class Served:
+    """Serving metadata of a turn: who asked, which request, and how to find its continuation."""
+
+    tenant: str = ""
+    request_id: str | None = None
+    choice: int = 0
+    n_messages: int = 0  # messages in the request, plus the assistant reply
+    fingerprint: str | None = None  # of the conversation as the client will send it back
+    response: dict[str, Any] | None = None  # the response body, replayed to a retry of the same request
+
+
+@dataclass
+class Awaiting:
+    """A stored turn still waiting for its session's next request."""
+
+    id: int
+    turn: Turn
+    n_messages: int
+    request_id: str | None
+    fingerprint: str | None
 
 
 class TurnStore:
@@ -37,6 +73,11 @@ class TurnStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(turns)")}
+        for col, kind in EXTRA_COLUMNS.items():
+            if col not in have:
+                self._db.execute(f"ALTER TABLE turns ADD COLUMN {col} {kind}")
+        self._db.executescript(INDEXES)
         self._db.execute("UPDATE turns SET status = 'recorded' WHERE status = 'judging'")  # judged when killed
         self._lock = threading.Lock()
 
@@ -45,13 +86,55 @@ class TurnStore:
             return self._db.execute(sql, args)
 
     def record(self, turn: Turn, session: str = "", turn_type: str = "main", status: str = "recorded",
-               reason: str | None = None) -> int:
-        """Store a finished turn (its next state attached); returns its id."""
-        cur = self._tx("INSERT INTO turns (session, turn_type, status, version, turn, reason, created) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+               reason: str | None = None, served: Served | None = None) -> int:
+        """Store a turn (``status`` says whether it still awaits its next state); returns its id."""
+        s = served or Served()
+        cur = self._tx("INSERT INTO turns (session, turn_type, status, version, turn, reason, created, tenant, "
+                       "request_id, choice, n_messages, fingerprint, response) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        (session, turn_type, status, turn.policy_version,
-                        json.dumps(turn.to_json(), default=json_default), reason, time.time()))
+                        json.dumps(turn.to_json(), default=json_default), reason, time.time(), s.tenant,
+                        s.request_id, s.choice, s.n_messages, s.fingerprint,
+                        json.dumps(s.response) if s.response is not None else None))
         return int(cur.lastrowid)
+
+    def attach(self, turn_id: int, turn: Turn, status: str = "recorded", reason: str | None = None) -> bool:
+        """Replace an awaiting turn with its completed form (next state attached); False if it no longer awaits."""
+        return self._tx("UPDATE turns SET turn = ?, status = ?, reason = ? WHERE id = ? AND status = ?",
+                        (json.dumps(turn.to_json(), default=json_default), status, reason, turn_id,
+                         AWAITING)).rowcount == 1
+
+    def awaiting(self, tenant: str, session: str) -> list[Awaiting]:
+        """The awaiting main turns of a session, newest first."""
+        rows = self._tx("SELECT id, turn, n_messages, request_id, fingerprint FROM turns WHERE tenant = ? AND "
+                        "session = ? AND status = ? AND turn_type = 'main' ORDER BY id DESC",
+                        (tenant, session, AWAITING)).fetchall()
+        return [Awaiting(i, Turn.from_json(json.loads(t)), n or 0, r, f) for i, t, n, r, f in rows]
+
+    def awaiting_older_than(self, seconds: float) -> list[tuple[str, str]]:
+        """(tenant, session) pairs whose awaiting turn was sampled more than ``seconds`` ago."""
+        return list(self._tx("SELECT DISTINCT tenant, session FROM turns WHERE status = ? AND created < ?",
+                             (AWAITING, time.time() - seconds)).fetchall())
+
+    def session_of_fingerprint(self, tenant: str, fingerprint: str) -> str | None:
+        """The session a conversation with this fingerprint continues: the oldest one still awaiting it, else
+        the newest one that had it (identical anonymous conversations are continued first in, first out)."""
+        row = self._tx("SELECT session FROM turns WHERE tenant = ? AND fingerprint = ? AND status = ? "
+                       "ORDER BY id LIMIT 1", (tenant, fingerprint, AWAITING)).fetchone() or \
+            self._tx("SELECT session FROM turns WHERE tenant = ? AND fingerprint = ? ORDER BY id DESC LIMIT 1",
+                     (tenant, fingerprint)).fetchone()
+        return row[0] if row else None
+
+    def steps_of(self, tenant: str, session: str) -> int:
+        """How many distinct main requests the session has had (its next turn's step index)."""
+        row = self._tx("SELECT COUNT(DISTINCT COALESCE(request_id, id)) FROM turns WHERE tenant = ? AND session = ? "
+                       "AND turn_type = 'main'", (tenant, session)).fetchone()
+        return int(row[0])
+
+    def response_of(self, tenant: str, request_id: str) -> dict[str, Any] | None:
+        """The stored response of an earlier request with this id (for an idempotent retry)."""
+        row = self._tx("SELECT response FROM turns WHERE tenant = ? AND request_id = ? AND response IS NOT NULL "
+                       "ORDER BY id LIMIT 1", (tenant, request_id)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def ids(self, status: str, limit: int = 1 << 30) -> list[int]:
         return [r[0] for r in self._tx("SELECT id FROM turns WHERE status = ? ORDER BY id LIMIT ?", (status, limit))]
@@ -62,6 +145,17 @@ class TurnStore:
         q = ",".join("?" * len(ids))
         rows = self._tx(f"SELECT id, turn, judgement FROM turns WHERE id IN ({q}) ORDER BY id", ids).fetchall()
         return [(i, Turn.from_json(json.loads(t)), json.loads(j) if j else None) for i, t, j in rows]
+
+    def row(self, turn_id: int) -> dict[str, Any] | None:
+        """Every column of one turn (the turn and judgement decoded): for tools and tests."""
+        cur = self._tx("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        r = cur.fetchone()
+        if r is None:
+            return None
+        d = dict(zip([c[0] for c in cur.description], r, strict=True))
+        for k in ("turn", "judgement", "response"):
+            d[k] = json.loads(d[k]) if d[k] else None
+        return d
 
     def claim(self, turn_id: int) -> bool:
         """Take a recorded turn for judging (False if another pass already took it)."""

@@ -1,0 +1,136 @@
+"""Sessions of served conversations: which stored turn a request continues, and its next state.
+
+* Every sampled choice is written to the store at once as ``awaiting_next_state`` (side turns as ``dropped``),
+  so nothing sampled lives only in memory. The session's next main request attaches the messages it adds after
+  the assistant's reply (user or tool messages) as the turn's next state and moves it to ``recorded``.
+* Sessions belong to a tenant (an API key, an ``X-User``, or ``anonymous``): lookups never cross tenants.
+* A session is named by ``X-Session-Id`` / ``session_id`` when the client sends one. Otherwise a request that
+  opens a conversation (no assistant message yet) starts a new session, and one that continues it is matched
+  by the fingerprint of its first user message and last assistant message (text and tool calls, whitespace
+  and JSON formatting ignored) — so two users who both open with "hi" get two sessions.
+* With ``n > 1`` the choice the client continued (matched by fingerprint) gets the next state; its siblings
+  are dropped as ``choice not continued``. ``close`` and the idle sweep finish a session: its awaiting turn is
+  recorded as done, without a next state.
+* With ``scrub_pii`` text is scrubbed before it is stored; a turn whose text held PII is stored scrubbed,
+  without token ids, and dropped from training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from typing import Any
+
+from claw_envs.core.nextstate import NextState
+from claw_trainer.rollout import Turn
+from claw_trainer.serving.scrub import scrub_messages, scrub_text
+from claw_trainer.serving.store import AWAITING, Served, TurnStore
+
+
+def _canon_call(call: dict[str, Any]) -> str:
+    fn = call.get("function") or {}
+    args = fn.get("arguments")
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            pass
+    return json.dumps([fn.get("name"), args], sort_keys=True)
+
+
+def fingerprint(tenant: str, messages: list[dict[str, Any]]) -> str | None:
+    """Of a conversation up to its last assistant message (None if it has none yet)."""
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+    if last is None:
+        return None
+    first = next((m for m in messages if m.get("role") == "user"), {})
+    a = messages[last]
+    key = json.dumps([tenant, " ".join(str(first.get("content") or "").split()),
+                      " ".join(str(a.get("content") or "").split()),
+                      sorted(_canon_call(c) for c in a.get("tool_calls") or [])])
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class SessionRecorder:
+    """Writes every sampled turn to the store and attaches next states as sessions continue."""
+
+    def __init__(self, store: TurnStore, on_record: Any = None, idle_timeout: float = 600.0, scrub_pii: bool = False):
+        self.store, self.on_record, self.idle_timeout, self.scrub_pii = store, on_record, idle_timeout, scrub_pii
+        self.lock = threading.Lock()
+        self.recorded = 0  # turns written (any status)
+
+    def resolve(self, tenant: str, explicit: str | None, messages: list[dict[str, Any]]) -> str:
+        if explicit:
+            return explicit
+        fp = fingerprint(tenant, messages)
+        found = self.store.session_of_fingerprint(tenant, fp) if fp else None
+        return found or f"auto-{uuid.uuid4().hex[:16]}"
+
+    def before(self, tenant: str, session: str, turn_type: str, messages: list[dict[str, Any]]) -> None:
+        """A main request arrived: it carries the next state of the session's awaiting turn."""
+        if turn_type != "main":
+            return
+        with self.lock:
+            rows = self.store.awaiting(tenant, session)
+            if not rows:
+                return
+            fp = fingerprint(tenant, messages)
+            chosen = next((r for r in rows if fp and r.fingerprint == fp), rows[0])
+            turn = chosen.turn
+            new = [m for m in messages[chosen.n_messages:] if m.get("role") in ("user", "tool")]
+            if len(messages) < chosen.n_messages or not new:
+                return  # a regenerated or branched request: nothing new from the world yet
+            text = "\n\n".join(str(m.get("content") or "") for m in new)
+            turn.next_state = NextState(role=new[-1]["role"], kind="tool" if new[-1]["role"] == "tool" else "chat",
+                                        text=text, payload={"messages": new})
+            status, reason = "recorded", None
+            if self.scrub_pii and scrub_text(text) != text:
+                turn.next_state = NextState(role=turn.next_state.role, kind=turn.next_state.kind,
+                                            text=scrub_text(text))
+                turn.prompt_ids, turn.completion_ids, turn.logprobs = (), (), ()
+                status, reason = "dropped", "pii scrubbed"
+            attached = self.store.attach(chosen.id, turn, status, reason)
+            siblings = [r.id for r in rows if r.id != chosen.id and r.request_id == chosen.request_id]
+            self.store.mark(siblings, "dropped", reason="choice not continued")
+            turn_id = chosen.id
+        if attached and status == "recorded" and self.on_record:
+            self.on_record(turn_id)
+
+    def record(self, tenant: str, session: str, turn_type: str, turns: list[Turn], request_id: str,
+               n_messages: int, fingerprints: list[str | None], response: dict[str, Any]) -> list[int]:
+        """Write a request's sampled choices; a main turn awaits its next state, a side turn is dropped."""
+        ids = []
+        with self.lock:
+            step = self.store.steps_of(tenant, session)
+            for k, turn in enumerate(turns):
+                turn.step = step
+                status, reason = (AWAITING, None) if turn_type == "main" else ("dropped", "side turn")
+                if self.scrub_pii:
+                    msgs, action = scrub_messages(turn.messages or []), scrub_text(turn.action)
+                    if msgs != (turn.messages or []) or action != turn.action:
+                        turn.messages, turn.action = msgs, action
+                        turn.prompt_ids, turn.completion_ids, turn.logprobs = (), (), ()
+                        status, reason = "dropped", "pii scrubbed"
+                served = Served(tenant, request_id, k, n_messages, fingerprints[k], response if k == 0 else None)
+                ids.append(self.store.record(turn, session, turn_type, status, reason, served))
+                self.recorded += 1
+        return ids
+
+    def close(self, tenant: str, session: str) -> bool:
+        """Finish a session: its awaiting turn is recorded as the last one (done, no next state)."""
+        closed = []
+        with self.lock:
+            for row in self.store.awaiting(tenant, session):
+                row.turn.done = True
+                if self.store.attach(row.id, row.turn):
+                    closed.append(row.id)
+        for turn_id in closed:
+            if self.on_record:
+                self.on_record(turn_id)
+        return bool(closed)
+
+    def sweep(self) -> int:
+        """Close sessions idle longer than ``idle_timeout``; returns how many."""
+        return sum(self.close(t, s) for t, s in self.store.awaiting_older_than(self.idle_timeout))
