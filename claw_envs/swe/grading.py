@@ -4,12 +4,20 @@ The log follows SWE-bench's layout (``>>>>> Start Test Output`` / ``>>>>> Test E
 ``>>>>> End Test Output``; ``>>>>> Patch Apply Failed`` or ``>>>>> Tests Timed Out`` on those failures), and
 ``swebench.harness.grading.get_eval_report`` turns it into FAIL_TO_PASS / PASS_TO_PASS results and a
 FULL / PARTIAL / NO resolution.
+
+Test-infrastructure tampering cannot pay: after the model patch is applied and before any test runs, every
+file that configures pytest or runs code at interpreter start-up (``conftest.py`` anywhere, ``pytest.ini``,
+``.pytest.ini``, ``tox.ini``, ``setup.cfg``, ``sitecustomize.py``, ``usercustomize.py``, ``*.pth``, and
+``pyproject.toml`` when its ``[tool.pytest]`` section changed) is reset to ``base_commit``, or deleted if
+the patch added it. The reset paths are listed in the log and in ``report["test_infrastructure_reset"]``.
+Code under test can still misbehave at import time; that is what the FAIL_TO_PASS tests are for.
 """
 
 from __future__ import annotations
 
 import shlex
 import tempfile
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,17 +85,69 @@ def evaluate_patch(sandbox: Sandbox, inst: SWEInstance, model_patch: str, timeou
             if not r.ok:
                 log.append(APPLY_PATCH_FAIL)
                 return _grade(inst, model_patch, "\n".join(log), model_name, "patch_failed")
+        reset = restore_test_infrastructure(sandbox, inst)
+        if reset:
+            log.append(f"claw-gym: test infrastructure reset to base_commit: {' '.join(reset)}")
         r = sandbox.exec(eval_script(inst), timeout=timeout, cwd=ROOT)
         log.append(r.output)
         if r.timed_out:
             log.append(TESTS_TIMEOUT)
-            return _grade(inst, model_patch, "\n".join(log), model_name, "timeout")
-        return _grade(inst, model_patch, "\n".join(log), model_name, None)
+            return _grade(inst, model_patch, "\n".join(log), model_name, "timeout", reset)
+        return _grade(inst, model_patch, "\n".join(log), model_name, None, reset)
     except SandboxError as e:
         return EvalResult("infra_error", False, "infra_error", 0.0, 0.0, {"error": str(e)}, str(e))
 
 
-def _grade(inst: SWEInstance, patch: str, log: str, model_name: str, failure: str | None) -> EvalResult:
+_INFRA_NAMES = {"conftest.py", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "sitecustomize.py",
+                "usercustomize.py"}
+
+
+def _is_infra(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name in _INFRA_NAMES or name.endswith(".pth")
+
+
+def _pytest_section(text: str | None) -> object:
+    if text is None:
+        return None
+    try:
+        return tomllib.loads(text).get("tool", {}).get("pytest")
+    except tomllib.TOMLDecodeError:
+        return "<unparsable>"
+
+
+def restore_test_infrastructure(sandbox: Sandbox, inst: SWEInstance, root: str = ROOT) -> list[str]:
+    """Reset pytest configuration and start-up hooks under ``root`` to ``inst.base_commit``.
+
+    Files the workspace changed, added or deleted relative to ``base_commit`` are considered (untracked and
+    git-ignored files included). Returns the paths it reset or deleted. Raises ``SandboxError`` if the
+    workspace cannot be inspected (the caller then reports an infrastructure error, never a pass).
+    """
+    base = shlex.quote(inst.base_commit or "HEAD")
+    r = sandbox.exec(f"git diff --name-only --no-renames -z {base} && printf '\\0::untracked::\\0' && "
+                     "git ls-files -o -z", timeout=60, cwd=root)
+    if not r.ok:
+        raise SandboxError(f"could not list the workspace's changes: {r.output.strip()[-300:]}")
+    changed, _, untracked = r.stdout.partition("\0::untracked::\0")
+    paths = sorted({p for p in (changed.split("\0") + untracked.split("\0")) if p and _is_infra(p)})
+    for p in sorted({p for p in changed.split("\0") if p.rsplit("/", 1)[-1] == "pyproject.toml"}):
+        before = sandbox.exec(f"git show {base}:{shlex.quote(p)}", timeout=30, cwd=root)
+        now = sandbox.exec(f"cat -- {shlex.quote(p)}", timeout=30, cwd=root)
+        if _pytest_section(before.stdout if before.ok else None) != _pytest_section(now.stdout if now.ok else None):
+            paths.append(p)
+    if not paths:
+        return []
+    q = " ".join(shlex.quote(p) for p in paths)
+    script = (f"for p in {q}; do rm -rf -- \"$p\"; "
+              f"if git cat-file -e {base}:\"$p\" 2>/dev/null; then git checkout -q {base} -- \"$p\" || exit 1; fi; done")
+    r = sandbox.exec(script, timeout=60, cwd=root)
+    if not r.ok:
+        raise SandboxError(f"could not reset the test infrastructure ({q}): {r.output.strip()[-300:]}")
+    return paths
+
+
+def _grade(inst: SWEInstance, patch: str, log: str, model_name: str, failure: str | None,
+           reset: list[str] | None = None) -> EvalResult:
     from swebench.harness.grading import get_eval_report, get_resolution_status
     from swebench.types import TestSpec
 
@@ -99,6 +159,7 @@ def _grade(inst: SWEInstance, patch: str, log: str, model_name: str, failure: st
         f.write(log)
         f.flush()
         report = get_eval_report(spec, pred, f.name, include_tests_status=True)[inst.instance_id]
+    report["test_infrastructure_reset"] = list(reset or [])
     tests = report.get("tests_status")
     if failure or tests is None:
         return EvalResult(failure or "unresolved", False, failure or "NO", 0.0, 0.0, report, log)
