@@ -345,6 +345,7 @@ class PublishGate:
         self._cv = threading.Condition()
         self._swap = threading.Lock()  # publish / rollback: one swap at a time
         self._stop = threading.Event()
+        self._ready = threading.Event()  # the base is scored (or the indexed version restored)
         self._thread: threading.Thread | None = None
         self.evaluating: int | None = None
         self.drift: float | None = None
@@ -390,7 +391,7 @@ class PublishGate:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._cv:
-                if self._pending is None and self.evaluating is None and self.store.index()["base"] is not None:
+                if self._ready.is_set() and self._pending is None and self.evaluating is None:
                     return True
             time.sleep(0.05)
         return False
@@ -400,6 +401,7 @@ class PublishGate:
             self._init_base()
         except Exception:  # noqa: BLE001 — a broken suite must not take serving down; it is logged
             log.exception("publish gate: scoring the base failed; candidates will be rejected")
+        self._ready.set()
         while not self._stop.is_set():
             with self._cv:
                 while self._pending is None and not self._stop.is_set():
@@ -510,7 +512,6 @@ class PublishGate:
                 raise HTTPException(401, "admin endpoints need 'Authorization: Bearer <token>' "
                                          f"(the token is in {self.store.root / 'admin.token'})")
 
-        @app.post("/admin/rollback")
         async def rollback(request: Request) -> dict[str, Any]:
             authorize(request)
             try:
@@ -523,10 +524,14 @@ class PublishGate:
             except ConfigError as e:
                 raise HTTPException(404, str(e)) from e
 
-        @app.get("/admin/gate")
         async def gate_status(request: Request) -> dict[str, Any]:
             authorize(request)
             return {**self.status(), "decisions": self.store.decisions()}
+
+        for fn in (rollback, gate_status):  # this module's annotations are strings: give FastAPI the class
+            fn.__annotations__["request"] = Request
+        app.post("/admin/rollback")(rollback)
+        app.get("/admin/gate")(gate_status)
 
         health = next((r for r in app.router.routes if getattr(r, "path", None) == "/health"), None)
         if health is not None:  # extend the proxy's /health with the gate's public status

@@ -1,0 +1,227 @@
+"""The publish gate in front of a real `claw serve` (HTTP on 127.0.0.1, a tiny model, the Digits toy env).
+
+A policy-gradient update on Digits-v0's reward is a good update; the same update with the reward inverted is
+a harmful one. The gate must publish the first, reject the second while serving stays on the last good
+version, and `claw rollback` must switch versions while requests are in flight without failing any.
+"""
+
+import json
+import threading
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
+pytest.importorskip("trl", reason="the [train] extra is not installed")
+
+import httpx  # noqa: E402
+import torch  # noqa: E402
+
+from claw_envs.core.errors import ConfigError  # noqa: E402
+from claw_envs.vector import ClawVectorEnv  # noqa: E402
+from claw_trainer.config import load_config  # noqa: E402
+from claw_trainer.serving.gate import GateConfig, PublishGate, compare, request_rollback  # noqa: E402
+from claw_trainer.toy import DigitsEnv  # noqa: E402
+
+SUITE = {"env": "claw_trainer.toy:DigitsEnv", "episodes": 4}
+
+
+def _cfg(tmp_path):
+    return load_config(None, ["--model.name", "tiny", "--model.cache_dir", str(tmp_path / "cache"),
+                              "--train.max_new_tokens", "8", "--train.temperature", "0.0",
+                              "--train.output_dir", str(tmp_path / "run")])
+
+
+def _pg_steps(model, tok, steps: int, sign: float, lr: float = 1e-2) -> None:
+    """REINFORCE on Digits-v0 (8 samples per step, group-normalised), the reward multiplied by ``sign``."""
+    from claw_trainer.policy.hf import HFPolicy
+    from claw_trainer.rollout import collect_episodes
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    policy = HFPolicy(model, tok, 8, 1.0)
+    vec = ClawVectorEnv([DigitsEnv] * 8)
+    try:
+        for _ in range(steps):
+            turns = [ep[0] for ep in collect_episodes(vec, policy, [0] * 8)]
+            r = sign * torch.tensor([t.reward for t in turns])
+            adv = (r - r.mean()) / (r.std() + 1e-6)
+            model.train()
+            loss = torch.zeros(())
+            for t, a in zip(turns, adv, strict=True):
+                ids = torch.tensor([list(t.prompt_ids) + list(t.completion_ids)])
+                logp = model(ids).logits[0, len(t.prompt_ids) - 1:-1].log_softmax(-1)
+                lp = logp.gather(-1, torch.tensor(t.completion_ids)[:, None]).mean()
+                loss = loss - a * lp / len(turns)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            model.eval()
+    finally:
+        vec.close()
+
+
+def _greedy_score(model, tok) -> float:
+    from claw_trainer.policy.hf import HFPolicy
+
+    reply = HFPolicy(model, tok, 8, 0.0).sample([[{"role": "user", "content": "Reply with digits only."}]])[0].text
+    return DigitsEnv.score(reply)
+
+
+def _train_until(model, tok, sign: float, done, max_steps: int = 20) -> int:
+    """PG steps (reward × ``sign``) until ``done(greedy score)``; the update's direction is what is tested,
+    so the number of steps a seed needs does not matter."""
+    for step in range(1, max_steps + 1):
+        _pg_steps(model, tok, 1, sign, lr=5e-2)
+        if done(_greedy_score(model, tok)):
+            return step
+    raise AssertionError(f"{max_steps} steps with reward sign {sign:+} did not move the greedy reply")
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _ask(client, stack, text="Reply with digits only."):
+    r = client.post(stack.base_url + "/chat/completions",
+                    json={"messages": [{"role": "user", "content": text}], "max_tokens": 8, "temperature": 0})
+    return r
+
+
+@pytest.fixture
+def served(tmp_path):
+    from claw_trainer.models import load_model
+    from claw_trainer.serving.stack import ServeStack
+
+    stack = ServeStack(_cfg(tmp_path), learn=False)
+    model, tok = load_model("tiny", cache_dir=tmp_path / "cache")  # the learner's copy (same start weights)
+    yield stack, model, tok
+    stack.stop()
+
+
+def test_harmful_update_is_rejected_while_serving_stays_on_the_last_good_version(served, tmp_path):
+    stack, model, tok = served
+    torch.manual_seed(0)
+    gate = PublishGate(stack.policy, GateConfig(suite=SUITE, delta=0.05), tmp_path / "run" / "versions")
+    gate.mount(stack.app)
+    stack.start()
+    gate.start()
+    with httpx.Client(timeout=120) as client:
+        assert gate.wait_idle()
+        base = gate.store.decisions()[0]
+        assert base["decision"] == "baseline" and base["version"] == 0
+
+        _train_until(model, tok, +1.0, lambda s: s > base["metric"] + 0.5)  # a good update
+        gate.publish(_state(model), 1)
+        assert gate.wait_idle()
+        good = gate.store.decisions()[-1]
+        assert good["decision"] == "published", good
+        assert good["metric"] > base["metric"] + 0.05 and good["diff"] > 0
+        body = _ask(client, stack).json()
+        assert body["policy_version"] == 1
+        good_reply = body["choices"][0]["message"]["content"]
+
+        _train_until(model, tok, -1.0, lambda s: s < good["metric"] - 0.5)  # the same, rewards inverted
+        gate.publish(_state(model), 2)
+        in_flight = [_ask(client, stack) for _ in range(3)]  # served while the gate evaluates v2
+        assert gate.wait_idle()
+        bad = gate.store.decisions()[-1]
+        health = client.get(f"http://{stack.host}:{stack.port}/health").json()
+        after = _ask(client, stack).json()
+    assert bad["decision"] == "rejected" and bad["version"] == 2, bad
+    assert bad["metric"] < good["metric"] - 0.05 and bad["baseline_version"] == 1
+    assert bad["diff"] < bad["threshold"] and "reason" in bad  # the rejection carries its numbers
+    assert all(r.status_code == 200 and r.json()["policy_version"] == 1 for r in in_flight)
+    assert after["policy_version"] == 1 and after["choices"][0]["message"]["content"] == good_reply
+    g = health["gate"]
+    assert g["served_version"] == 1 and g["counts"]["rejected"] == 1 and g["counts"]["published"] == 1
+    assert g["kept_versions"] == [0, 1] and g["drift_kl"] is not None and g["drift_kl"] > 0
+    assert stack.policy.version == 1
+    assert not (tmp_path / "run" / "versions" / "v2.pt").exists()  # rejected weights are not kept
+    gate.stop()
+
+
+def test_rollback_switches_versions_with_requests_in_flight(served, tmp_path):
+    stack, model, tok = served
+    root = tmp_path / "run" / "versions"
+    gate = PublishGate(stack.policy, GateConfig(suite=SUITE, delta=100.0, keep=2), root)  # everything passes
+    gate.mount(stack.app)
+    stack.start()
+    gate.advertise(f"http://{stack.host}:{stack.port}")
+    gate.start()
+    for v in (1, 2, 3):
+        _pg_steps(model, tok, 1, +1.0, lr=5e-2)
+        gate.publish(_state(model), v)
+        assert gate.wait_idle()
+    assert gate.store.kept() == [0, 2, 3]  # the base and the last keep=2; v1's file was pruned
+    assert stack.policy.version == 3
+
+    seen, failures, stop = [], [], threading.Event()
+
+    def hammer():
+        with httpx.Client(timeout=120) as c:
+            while not stop.is_set():
+                r = _ask(c, stack, "hello")
+                if r.status_code != 200:
+                    failures.append(r.text)
+                else:
+                    seen.append(r.json()["policy_version"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        while len(seen) < 3:
+            threading.Event().wait(0.05)
+        from claw_trainer.cli import main
+
+        assert main(["rollback", "--to", "2", "--run", str(tmp_path / "run")]) == 0  # through the admin API
+        n = len(seen)
+        while len(seen) < n + 3:
+            threading.Event().wait(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
+    assert not failures, failures[:3]
+    assert 3 in seen and seen[-1] == 2 and stack.policy.version == 2
+    assert seen.index(2) > seen.index(3)  # ordered: v3 until the switch, v2 after it
+
+    url = f"http://{stack.host}:{stack.port}"
+    with httpx.Client(timeout=60) as c:
+        assert c.post(url + "/admin/rollback", json={"version": 0}).status_code == 401
+        assert c.post(url + "/admin/rollback", json={"version": 0},
+                      headers={"Authorization": "Bearer wrong"}).status_code == 401
+        token = (root / "admin.token").read_text().strip()
+        r = c.post(url + "/admin/rollback", json={"version": 1}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 404 and "kept versions" in r.text  # pruned
+        assert c.get(url + "/health").json()["gate"]["served_version"] == 2
+    decisions = [json.loads(line)["decision"] for line in (root / "gate.jsonl").read_text().splitlines()]
+    assert decisions == ["baseline", "published", "published", "published", "rollback"]
+    gate.stop()
+    stack.stop()
+
+    # no server: the rollback is written to the index and applied by the next gate on this folder
+    assert request_rollback(root, 0, url)[0] == "offline"
+    with pytest.raises(ConfigError, match="kept versions"):
+        request_rollback(root, 1, url)
+    from claw_trainer.serving.policy import ServedPolicy
+
+    policy = ServedPolicy(model, tok, 8, 0.0, version=3)
+    restarted = PublishGate(policy, GateConfig(suite=SUITE), root).start()
+    assert restarted.wait_idle() and policy.version == 0
+    restarted.stop()
+    policy.close()
+
+
+def test_gate_rule_and_config_errors():
+    assert compare([1.0, 1.0], [1.0, 1.0], 0.05, 1.64)["passed"]
+    assert not compare([0.0, 0.0, 0.0], [1.0, 1.0, 1.0], 0.05, 1.64)["passed"]
+    noisy = compare([0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0], 0.05, 1.64)  # mean −0 ± noise: passes
+    assert noisy["passed"] and noisy["diff_se"] > 0
+    with pytest.raises(ConfigError, match="gate.suite.env"):
+        GateConfig(suite={"episodes": 2}).validate()
+    with pytest.raises(ConfigError, match="unknown keys"):
+        GateConfig(suite={"env": "claw/Chat-v0", "episode": 2}).validate()
+    with pytest.raises(ConfigError, match="seeds"):
+        GateConfig(suite={"env": "claw/Chat-v0"}).validate()
+    with pytest.raises(ConfigError, match="gate.metric"):
+        GateConfig(suite=SUITE, metric="vibes").validate()
