@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 APT_PKGS=(bubblewrap python3 git procps util-linux coreutils findutils grep sed gawk tar gzip bzip2 xz-utils zip unzip jq file bc patch diffutils sqlite3 perl python3-pytest libseccomp2)
 # claw/GUI-v0: a headless X display, a window manager and the desktop apps its tasks use (tests/test_gui.py).
 APT_PKGS+=(xvfb openbox chromium xterm mousepad xdotool x11-utils imagemagick scrot python3-tk fonts-dejavu-core)
+# OSWorld's own task files (os/chrome domains): socat, a session bus, gsettings/gio and GNOME's settings schemas.
+APT_PKGS+=(socat dbus libglib2.0-bin gsettings-desktop-schemas dconf-gsettings-backend dconf-service gnome-shell-common)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -238,7 +238,7 @@ def test_osworld_provider_drives_an_existing_server():
     server = LocalProvider()
     url = server.start()
     try:
-        e = GUIEnv(task_ids=["term-count-errors"], provider="osworld", url=url)
+        e = GUIEnv(task_ids=["term-count-errors"], provider="osworld", url=url, token=server.token)
         try:
             e.reset(options={"task_id": "term-count-errors"})
             reward, _ = e.run_oracle()

@@ -23,7 +23,7 @@ from typing import Any
 from claw_envs.core.errors import ClawError
 
 CHROMIUM = "/usr/bin/chromium"
-PROFILE = "/home/user/.config/chromium"
+PROFILE = "/home/user/.config/google-chrome"  # OSWorld's Chrome profile folder (its getters read files there)
 FLAGS = ("--no-sandbox", "--test-type", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
          "--disable-default-apps", "--disable-extensions", "--password-store=basic", "--disable-dev-shm-usage",
@@ -62,11 +62,11 @@ class Browser:
 
     @classmethod
     def launch(cls, sandbox, urls: list[str] | None = None, extra_args: list[str] | None = None,
-               log: str | None = None) -> Browser:
+               log: str | None = None, executable: str = CHROMIUM) -> Browser:
         """Start Chromium in ``sandbox`` (a ``DesktopSandbox``) showing ``urls`` (each in a tab)."""
         to_chrome_r, to_chrome_w = os.pipe()
         from_chrome_r, from_chrome_w = os.pipe()
-        argv = [CHROMIUM, *FLAGS, f"--user-data-dir={PROFILE}", *(extra_args or []), *(urls or ["about:blank"])]
+        argv = [executable, *FLAGS, f"--user-data-dir={PROFILE}", *(extra_args or []), *(urls or ["about:blank"])]
         try:
             proc = sandbox.spawn(argv, fd_map={3: to_chrome_r, 4: from_chrome_w}, log=log)
         finally:

@@ -4,6 +4,7 @@ Contract: every method returns the server's answer or raises ``SandboxError`` na
 server's message. One persistent HTTP/1.1 connection per client (a lock makes it safe across threads).
 ``has_claw`` says whether the server offers the claw extensions (``/claw/...``); a plain OSWorld server
 does not, and the getters fall back to OSWorld's own ways (accessibility tree, CDP port 9222).
+``token`` (claw controllers) is sent on every request as ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from claw_envs.core.errors import SandboxError
 
 
 class ControllerClient:
-    def __init__(self, url: str, timeout: float = 120.0):
+    def __init__(self, url: str, timeout: float = 120.0, token: str | None = None):
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise SandboxError(f"controller url must look like http://HOST:PORT, got {url!r}")
         self.url = url.rstrip("/")
         self.host, self.port = parts.hostname, parts.port or 80
         self.timeout = timeout
+        self.token = token
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
         self._claw: bool | None = None
@@ -35,6 +37,8 @@ class ControllerClient:
                 timeout: float | None = None) -> tuple[int, str, bytes]:
         """``(status, content type, body)``; connection failures raise ``SandboxError``."""
         headers = {"Content-Type": ctype} if ctype else {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         with self._lock:
             for attempt in (0, 1):
                 try:

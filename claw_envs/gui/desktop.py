@@ -22,12 +22,16 @@ from typing import Any
 from claw_envs.core.errors import SandboxError
 from claw_envs.gui.browser import Browser, BrowserError
 from claw_envs.gui.display import Display
-from claw_envs.gui.sandbox import HOME, SITE_DIR, DesktopSandbox
+from claw_envs.gui.sandbox import BUS, HOME, RUNTIME_DIR, SITE_DIR, TERMINAL_LOG, DesktopSandbox
+from claw_envs.gui.session_bin import BIN_DIR
 
 log = logging.getLogger(__name__)
 SITE_PORT = 8000
 SITE_URL = f"http://127.0.0.1:{SITE_PORT}"
 BROWSER_NAMES = {"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"}
+# Commands OSWorld's configs ``launch`` that open no window: helpers run in the background, the rest to completion.
+BACKGROUND = {"socat", "nohup", "sleep", "dbus-daemon", "pulseaudio"}
+FOREGROUND = {"pkill", "killall", "kill", "xdotool", "wmctrl", "gsettings", "dconf", "mkdir", "rm", "cp", "mv", "touch"}
 PYAUTOGUI_PRELUDE = "import pyautogui, time\npyautogui.FAILSAFE = False\n"
 # File types opened by ``open_file`` and the app that opens them.
 EDITOR = "mousepad"
@@ -42,7 +46,8 @@ def site_dir() -> str:
 class Desktop:
     """One desktop. All methods are called from one thread (the controller serves requests serially)."""
 
-    def __init__(self, width: int = 1280, height: int = 720, log_dir: str | None = None, isolation: str = "sandbox"):
+    def __init__(self, width: int = 1280, height: int = 720, log_dir: str | None = None, isolation: str = "sandbox",
+                 client_password: str = "password"):
         if isolation not in ("sandbox", "container"):
             raise ValueError(f"isolation must be 'sandbox' or 'container', got {isolation!r}")
         self.display = Display(width, height)
@@ -51,6 +56,7 @@ class Desktop:
         self.browser: Browser | None = None
         self.log_dir = log_dir
         self.last_exit: int | None = None
+        self.client_password = client_password
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -60,7 +66,7 @@ class Desktop:
             self.sandbox = ContainerSession(self.display.name, site_dir())  # type: ignore[assignment]
             self._site = site_dir()
         else:
-            self.sandbox = DesktopSandbox(self.display.socket, site_dir=site_dir())
+            self.sandbox = DesktopSandbox(self.display.socket, site_dir=site_dir(), client_password=self.client_password)
             self._site = SITE_DIR
         self._start_session()
 
@@ -71,13 +77,19 @@ class Desktop:
         sb = self.sandbox
         assert sb is not None
         sb.start()
-        sb.exec(f"mkdir -p {HOME}/Desktop {HOME}/.config", timeout=10)
+        sb.exec(f"mkdir -p {HOME}/Desktop {HOME}/Documents {HOME}/Downloads {HOME}/.config && touch {TERMINAL_LOG}",
+                timeout=10, cwd="/")
+        if self.isolation == "sandbox":
+            sb.spawn(["dbus-daemon", "--session", f"--address={BUS}", "--nofork", "--nopidfile", "--syslog-only"],
+                     log=self._log("dbus"))
         sb.spawn(["openbox", "--sm-disable"], log=self._log("openbox"))
         sb.spawn(["python3", "-m", "http.server", str(SITE_PORT), "--bind", "127.0.0.1", "--directory", self._site],
                  log=self._log("site"))
         self._wait(lambda: self._wm_ready(), 10, "the window manager did not start")
         self._wait(lambda: sb.exec(f"exec 3<>/dev/tcp/127.0.0.1/{SITE_PORT}", timeout=5).ok, 10,
                    "the bundled web site did not start")
+        if self.isolation == "sandbox":
+            self._wait(lambda: sb.exec(f"test -S {RUNTIME_DIR}/bus", timeout=5).ok, 10, "the session bus did not start")
 
     def _wm_ready(self) -> bool:
         try:
@@ -149,26 +161,64 @@ class Desktop:
                 "returncode": r.exit_code, "timed_out": r.timed_out}
 
     def launch(self, command: list[str] | str, shell: bool = False) -> dict[str, Any]:
-        """Start an app in the background (OSWorld's ``/setup/launch``). Browsers get the CDP pipe."""
+        """Start an app (OSWorld's ``/setup/launch``); ``window`` in the answer says whether it opens one.
+
+        ``google-chrome``/``chrome`` start the desktop's Chromium with OSWorld's profile folder, the CDP pipe
+        (claw's browser getters) and the task's ``--remote-debugging-port``; helpers (``socat``...) run in the
+        background; ``pkill``-like commands run to completion (so a following launch sees their effect).
+        """
         argv = shlex.split(command) if isinstance(command, str) else list(command)
         if not argv:
             return {"status": "error", "message": "empty command"}
-        if os.path.basename(argv[0]) in BROWSER_NAMES:
-            args = [a for a in argv[1:] if a.startswith("-") and not a.startswith("--remote-debugging")]
+        name = os.path.basename(argv[0])
+        if name in BROWSER_NAMES:
+            args = [a for a in argv[1:] if a.startswith("-") and not a.startswith(("--user-data-dir", "--remote-debugging-pipe"))]
             urls = [a for a in argv[1:] if not a.startswith("-")]
             self.open_browser(urls, args)
-            return {"status": "success", "message": "browser launched"}
-        if argv[0] == "socat":  # OSWorld forwards Chrome's debugging port; the pipe replaces it here
-            return {"status": "success", "message": "not needed here (CDP runs over a pipe)"}
+            return {"status": "success", "message": "browser launched", "window": False}
+        if name in FOREGROUND:
+            r = self.execute(command if shell else argv, shell=shell, timeout=30)
+            if self.browser is not None and not self.browser.alive:
+                self._close_browser()
+            elif self.browser is not None and name in ("pkill", "killall", "kill"):
+                deadline = time.monotonic() + 5
+                while self.browser.alive and time.monotonic() < deadline and r["returncode"] == 0:
+                    time.sleep(0.05)
+                if not self.browser.alive:
+                    self._close_browser()
+            return {"status": "success", "message": f"ran {name} (exit {r['returncode']})", "window": False}
         self.sb.spawn(command if (shell and isinstance(command, str)) else argv, log=self._log("apps"))
-        return {"status": "success", "message": f"launched {argv[0]}"}
+        return {"status": "success", "message": f"launched {name}", "window": name not in BACKGROUND}
 
     def open_browser(self, urls: list[str], args: list[str] | None = None) -> None:
         if self.browser is not None and self.browser.alive:
             for u in urls:
                 self.browser.open_tab(u)
             return
-        self.browser = Browser.launch(self.sb, urls or ["about:blank"], args, log=self._log("chromium"))
+        exe = f"{BIN_DIR}/chrome" if self.isolation == "sandbox" else "/usr/bin/chromium"
+        self.browser = Browser.launch(self.sb, urls or ["about:blank"], args, log=self._log("chromium"), executable=exe)
+
+    def close_tabs(self, prefix: str) -> int:
+        """Close the browser's tabs whose URL starts with ``prefix``; how many were closed."""
+        if self.browser is None or not self.browser.alive:
+            return 0
+        n = 0
+        for t in self.browser.tabs():
+            if t.url.startswith(prefix) or t.url.rstrip("/") == prefix.rstrip("/"):
+                self.browser.close_tab(t.id)
+                n += 1
+        return n
+
+    def terminal_output(self) -> str:
+        """Text the Ctrl+Alt+T terminals showed (their log, control sequences removed)."""
+        import re
+        try:
+            raw = self.sb.read_file(TERMINAL_LOG).decode("utf-8", "replace")
+        except SandboxError:
+            return ""
+        raw = re.sub(r"\x1b\][^\x07\x1b]*(\x07|\x1b\\)", "", raw)
+        raw = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]", "", raw)
+        return raw.replace("\r\n", "\n").replace("\r", "")
 
     def open_file(self, path: str) -> dict[str, Any]:
         """Open a file or URL with its app (OSWorld's ``/setup/open_file``)."""

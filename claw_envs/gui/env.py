@@ -22,11 +22,13 @@ from claw_envs.core.spaces import Chat
 from claw_envs.core.task import builtin_tasks_dir
 from claw_envs.gui.actions import SPACES, GUIAction, parse_gui_action
 from claw_envs.gui.client import ControllerClient
+from claw_envs.gui.downloads import DownloadCache
 from claw_envs.gui.evaluator import Evaluation, evaluate
 from claw_envs.gui.getters import GetterEnv
+from claw_envs.gui.osworld import CLIENT_PASSWORD, Placeholders
 from claw_envs.gui.providers import make_provider
 from claw_envs.gui.recorder import Recorder
-from claw_envs.gui.setup_steps import run_steps
+from claw_envs.gui.setup_steps import SetupContext, run_steps
 from claw_envs.gui.tasks import GUITask, load_gui_tasks
 
 PROTOCOL = (
@@ -44,7 +46,8 @@ class GUIEnv(ClawEnv):
     Args:
         tasks: a folder/file of OSWorld JSON tasks, a list of ``GUITask``, or None for ``tasks/gui``.
         task_ids: restrict to these ids.
-        provider: ``local``, ``docker`` or ``osworld`` (then ``url`` is the VM server's URL).
+        provider: ``local``, ``docker`` or ``osworld`` (then ``url`` is the VM server's URL, and ``token`` the
+            secret of a claw controller there, if it is one).
         action_space: ``auto``, ``pyautogui``, ``computer_13`` or ``computer_use`` (see ``actions``).
         max_steps: actions per episode (default 30; a task's ``max_steps`` wins when this is None).
         observation: ``chat`` (the conversation; each world message carries the screenshot as PNG bytes in
@@ -53,6 +56,10 @@ class GUIEnv(ClawEnv):
         step_timeout: seconds an action's code may run.
         settle: seconds to let the screen settle after an action (then loading pages are waited for).
         record_dir / record_format: save each episode's screenshots (``gif``, ``strip`` or ``both``).
+        client_password: OSWorld's ``{CLIENT_PASSWORD}`` (also what the desktop's ``sudo`` accepts).
+        download_cache / offline: where OSWorld ``download`` files are cached (``<dir>/<task_id>/<file>``;
+            default ``$CLAW_GUI_CACHE`` or ``~/.cache/claw-gym/osworld``) and whether to never fetch them.
+        max_setup_sleep: cap on a task's ``sleep`` set-up steps in seconds (claw's launches wait for apps).
 
     ``reward`` is the task's OSWorld score at episode end (0 before). Episodes end on DONE/FAIL
     (``terminated``), too many unparsable actions, or ``max_steps`` (``truncated``; the task is scored).
@@ -68,7 +75,9 @@ class GUIEnv(ClawEnv):
                  accessibility_tree: bool = False, a11y_max_chars: int = 20000, step_timeout: float = 60.0,
                  settle: float = 0.3, wait_seconds: float = 1.0, max_parse_errors: int = 3,
                  record_dir: str | None = None, record_format: str = "gif", width: int = 1280, height: int = 720,
-                 log_dir: str | None = None, render_mode: str | None = None):
+                 log_dir: str | None = None, render_mode: str | None = None, client_password: str = CLIENT_PASSWORD,
+                 download_cache: str | None = None, offline: bool = False, token: str | None = None,
+                 max_setup_sleep: float = 30.0):
         super().__init__(render_mode=render_mode)
         if action_space not in SPACES:
             raise ConfigError(f"action_space must be one of {SPACES}, got {action_space!r}")
@@ -76,7 +85,12 @@ class GUIEnv(ClawEnv):
             raise ConfigError(f"observation must be 'chat' or 'dict', got {observation!r}")
         self.tasks = list(tasks) if isinstance(tasks, list) else load_gui_tasks(tasks or builtin_tasks_dir("gui"))
         self.tasks, self._by_id = self._select_tasks(self.tasks, task_ids)
-        self.provider = make_provider(provider, url=url, image=image, width=width, height=height, log_dir=log_dir)
+        self.provider = make_provider(provider, url=url, image=image, width=width, height=height, log_dir=log_dir,
+                                      client_password=client_password, token=token)
+        self.client_password = client_password
+        self.downloads = DownloadCache(download_cache, offline=offline)
+        self.max_setup_sleep = max_setup_sleep
+        self._setup = SetupContext(Placeholders(width, height, client_password), self.downloads)
         self.provider_name = provider
         self.width, self.height = width, height
         self.action_space_name = action_space
@@ -105,7 +119,8 @@ class GUIEnv(ClawEnv):
     def _ensure_desktop(self) -> ControllerClient:
         if self.client is None:
             url = self.provider.start()
-            self.client = ControllerClient(url, timeout=self.step_timeout + 60)
+            self.client = ControllerClient(url, timeout=self.step_timeout + 60,
+                                           token=getattr(self.provider, "token", None))
             self._fresh = True
         return self.client
 
@@ -149,7 +164,9 @@ class GUIEnv(ClawEnv):
         if not self._fresh and self.provider.can_reset and c.has_claw:
             c.reset()
         self._fresh = False
-        run_steps(c, task, task.config, "config")  # waits for windows and page loads itself
+        self._setup = SetupContext(Placeholders(self.width, self.height, self.client_password), self.downloads,
+                                   max_sleep=self.max_setup_sleep)
+        run_steps(c, task, task.config, "config", self._setup)  # waits for windows and page loads itself
         time.sleep(min(self.settle, 0.1))
         self._state = self._observe_state()
         self._png = c.screenshot()
@@ -163,7 +180,8 @@ class GUIEnv(ClawEnv):
             self.recorder.clear()
             self.recorder.add(self._png, "start")
         return self._obs(), {"task_id": task.id, "max_steps": self.max_steps, "provider": self.provider_name,
-                             "controller": c.url, "state": dict(self._state)}
+                             "controller": c.url, "state": dict(self._state),
+                             "setup_warnings": list(self._setup.warnings)}
 
     def step(self, action: Any):
         if self._done:
@@ -253,7 +271,8 @@ class GUIEnv(ClawEnv):
     def _evaluate(self, done_reason: str) -> Evaluation:
         if done_reason == "desktop_died":
             return Evaluation(0.0, ({"error": "the desktop died"},))
-        genv = GetterEnv(self.client, self.task, f"{self._cache.name}/ep{self._episode}", list(self.history))
+        genv = GetterEnv(self.client, self.task, f"{self._cache.name}/ep{self._episode}", list(self.history),
+                         self._setup)
         return evaluate(genv, self.last_action)
 
     def run_oracle(self) -> tuple[float, dict[str, Any]]:

@@ -36,7 +36,7 @@ def _as_list(v: Any, n: int) -> list:
 def evaluate(env: GetterEnv, last_action: str | None) -> Evaluation:
     task = env.task
     ev = task.evaluator
-    run_steps(env.controller, task, tuple(ev.get("postconfig") or ()), "evaluator.postconfig")
+    run_steps(env.controller, task, tuple(ev.get("postconfig") or ()), "evaluator.postconfig", env.setup)
     funcs = ev["func"] if isinstance(ev["func"], list) else [ev["func"]]
     if funcs == ["infeasible"]:
         return Evaluation(float(last_action == "FAIL"), ({"func": "infeasible", "last_action": last_action},))

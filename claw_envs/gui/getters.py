@@ -19,19 +19,23 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from claw_envs.core.errors import SandboxError, TaskError
+from claw_envs.core.errors import SandboxError
 from claw_envs.gui.client import ControllerClient
+from claw_envs.gui.osworld import Unsupported
+from claw_envs.gui.setup_steps import SetupContext
 from claw_envs.gui.tasks import GUITask
 
 
 @dataclass
 class GetterEnv:
-    """What getters may use: the desktop's controller, the task (for its own files) and a cache folder."""
+    """What getters may use: the desktop's controller, the task (for its own files), a cache folder and the
+    episode's set-up context (placeholders, download cache)."""
 
     controller: ControllerClient
     task: GUITask
     cache_dir: str
     action_history: list[Any] = field(default_factory=list)
+    setup: SetupContext = field(default_factory=SetupContext)
 
 
 def _dest(env: GetterEnv, config: dict, path: str) -> str:
@@ -66,8 +70,9 @@ def get_cloud_file(env: GetterEnv, config: dict) -> str | list:
         return out[gives[0]] if len(gives) == 1 else [out[i] for i in gives]
     src = config["path"]
     if re.match(r"^[a-z]+://", src) and not src.startswith("file://"):
-        raise TaskError(f"task {env.task.id}: cloud_file {src!r} needs the network; ship it in the task folder")
-    data = env.task.local_path(src).read_bytes()
+        data = env.setup.cache.get(env.task.id, src, config.get("dest") or os.path.basename(src)).read_bytes()
+    else:
+        data = env.task.local_path(src).read_bytes()
     dest = _dest(env, {**config, "dest": "expected_" + (config.get("dest") or os.path.basename(src))}, src)
     Path(dest).write_bytes(data)
     return dest
@@ -92,12 +97,14 @@ def get_rule(env: GetterEnv, config: dict) -> Any:
     return config["rules"]
 
 
-def get_rule_relativeTime(env: GetterEnv, config: dict) -> Any:  # noqa: N802 - OSWorld's name
-    raise TaskError("rule_relativeTime is not supported here (tasks must be deterministic)")
-
-
 def get_list_directory(env: GetterEnv, config: dict) -> Any:
-    return env.controller._call("POST", "/list_directory", {"path": config["path"]})
+    """OSWorld's shape: ``{"name", "type": "directory", "children": [{"name", "type"}]}`` (None if missing)."""
+    try:
+        r = env.controller._call("POST", "/list_directory", {"path": config["path"]})
+    except SandboxError:
+        return None
+    return {"name": os.path.basename(r["path"].rstrip("/")), "type": "directory", "path": r["path"],
+            "children": r["entries"]}
 
 
 def get_vm_screen_size(env: GetterEnv, config: dict) -> dict[str, int]:
@@ -230,10 +237,27 @@ def get_claw_active_window(env: GetterEnv, config: dict) -> str | None:
     return env.controller.state().get("active_window") if env.controller.has_claw else None
 
 
+def _getter_tables() -> list[dict[str, Any]]:
+    from claw_envs.gui import getters_chrome, relative_time
+    return [globals(), vars(getters_chrome), vars(relative_time)]
+
+
 def getter(name: str):
-    """The getter for a ``result``/``expected`` ``type``; ``TaskError`` names the known ones when unknown."""
-    fn = globals().get(f"get_{name}")
-    if not callable(fn):
-        known = sorted(k[4:] for k, v in globals().items() if k.startswith("get_") and callable(v))
-        raise TaskError(f"unknown getter type {name!r}; known here: {', '.join(known)}")
+    """The getter for a ``result``/``expected`` ``type`` (here, ``getters_chrome`` or ``relative_time``);
+    ``Unsupported`` names the known ones when unknown."""
+    tables = _getter_tables()
+    fn = next((t[f"get_{name}"] for t in tables if callable(t.get(f"get_{name}"))), None)
+    if fn is None:
+        known = sorted(k[4:] for t in tables for k, v in t.items() if k.startswith("get_") and callable(v))
+        raise Unsupported(f"unknown getter type {name!r}; known here: {', '.join(known)}", "getter", name)
     return fn
+
+
+def get_pdf_from_url(env: GetterEnv, config: dict) -> str:
+    """OSWorld prints a live web page to PDF; here the PDF comes from the download cache (``DownloadNeeded``
+    names the URL and the cache path to put the PDF at when it is not there)."""
+    name = config.get("dest") or "page.pdf"
+    data = env.setup.cache.get(env.task.id, config["path"], name).read_bytes()
+    dest = _dest(env, {"dest": "expected_" + os.path.basename(name)}, name)
+    Path(dest).write_bytes(data)
+    return dest

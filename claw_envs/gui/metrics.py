@@ -59,11 +59,20 @@ def fuzzy_match(result: Any, rules: Any) -> float:
 
 
 def check_direct_json_object(result: Any, rules: dict, **options: Any) -> float:
-    """Every key of ``rules["expected"]`` has that value in the result (a dict)."""
+    """Every key of ``rules["expected"]`` has that value in the result (a dict). ``expect_in_result``: the
+    expected text only has to occur in the result's; ``ignore_list_order``: lists compare as multisets."""
     if not isinstance(result, dict):
         return 0.0
     exp = rules.get("expected", {})
-    return float(all(result.get(k) == v for k, v in exp.items()))
+
+    def same(got: Any, want: Any) -> bool:
+        if rules.get("expect_in_result") and isinstance(got, str) and isinstance(want, str):
+            return want in got
+        if rules.get("ignore_list_order") and isinstance(got, list) and isinstance(want, list):
+            return sorted(map(str, got)) == sorted(map(str, want))
+        return got == want
+
+    return float(all(same(result.get(k), v) for k, v in exp.items()))
 
 
 def is_expected_active_tab(active_tab_info: Any, rule: dict) -> float:
@@ -200,10 +209,22 @@ def infeasible(*_: Any, **__: Any) -> float:
     return 0.0
 
 
+def _metric_tables() -> list[dict[str, Any]]:
+    from claw_envs.gui import metrics_files, metrics_osworld
+    return [globals(), vars(metrics_osworld), vars(metrics_files)]
+
+
+def _is_metric(name: str, fn: Any, table: dict) -> bool:
+    return (callable(fn) and not name.startswith("_") and not isinstance(fn, type) and name != "metric"
+            and getattr(fn, "__module__", None) == table.get("__name__"))
+
+
 def metric(name: str):
-    fn = globals().get(name)
-    if name.startswith("_") or not callable(fn) or name in ("metric",) or isinstance(fn, type):
-        known = sorted(k for k, v in globals().items() if callable(v) and not k.startswith("_")
-                       and k not in ("metric", "Path", "TaskError", "Any", "urlsplit", "parse_qsl") and not isinstance(v, type))
-        raise TaskError(f"unknown metric {name!r}; known here: {', '.join(known)}")
+    """The metric called ``name`` (here, ``metrics_osworld`` or ``metrics_files``); ``Unsupported`` when unknown."""
+    tables = _metric_tables()
+    fn = next((t[name] for t in tables if _is_metric(name, t.get(name), t)), None)
+    if fn is None:
+        known = sorted(k for t in tables for k, v in t.items() if _is_metric(k, v, t))
+        from claw_envs.gui.osworld import Unsupported
+        raise Unsupported(f"unknown metric {name!r}; known here: {', '.join(known)}", "metric", name)
     return fn

@@ -7,7 +7,8 @@
   ``reset`` cannot revert the VM (snapshot reverts are the VM manager's job).
 
 ``start() -> url`` and ``stop()`` (idempotent, leaves no process) are the whole protocol; ``can_reset``
-says whether ``POST /claw/reset`` gives a fresh session.
+says whether ``POST /claw/reset`` gives a fresh session; ``token`` is the controller's per-desktop secret
+(sent as ``Authorization: Bearer <token>``; None for an OSWorld VM, whose server has none).
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ PROVIDERS = ("local", "docker", "osworld")
 
 
 class LocalProvider:
+    """``python -m claw_envs.gui.server`` as a child; its secret goes to it in ``CLAW_GUI_TOKEN``."""
+
     can_reset = True
 
-    def __init__(self, width: int = 1280, height: int = 720, log_dir: str | None = None, start_timeout: float = 60):
+    def __init__(self, width: int = 1280, height: int = 720, log_dir: str | None = None, start_timeout: float = 60,
+                 client_password: str = "password"):
         self.width, self.height, self.log_dir, self.start_timeout = width, height, log_dir, start_timeout
+        self.client_password = client_password
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
+        self.token: str | None = None
 
     def start(self) -> str:
         from claw_envs.gui.display import display_unavailable
@@ -38,14 +44,17 @@ class LocalProvider:
         reason = display_unavailable() or local_sandbox_unavailable()
         if reason:
             raise SandboxError(reason)
-        argv = [sys.executable, "-m", "claw_envs.gui.server", "--width", str(self.width), "--height", str(self.height)]
+        import secrets
+        self.token = secrets.token_urlsafe(32)
+        argv = [sys.executable, "-m", "claw_envs.gui.server", "--width", str(self.width), "--height", str(self.height),
+                "--client-password", self.client_password]
         if self.log_dir:
             os.makedirs(self.log_dir, exist_ok=True)
             argv += ["--log-dir", self.log_dir]
         import tempfile
         self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server must never block on it
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     start_new_session=True)
+                                     start_new_session=True, env={**os.environ, "CLAW_GUI_TOKEN": self.token})
         line = b""
         deadline = time.monotonic() + self.start_timeout
         while not line.endswith(b"\n") and time.monotonic() < deadline and self.proc.poll() is None:
@@ -89,8 +98,10 @@ class DockerProvider:
     can_reset = True
 
     def __init__(self, image: str = "claw-gym/gui:latest", start_timeout: float = 120):
+        import secrets
         self.image, self.start_timeout = image, start_timeout
         self.container = None
+        self.token: str | None = secrets.token_urlsafe(32)
 
     @staticmethod
     def unavailable() -> str | None:
@@ -109,7 +120,8 @@ class DockerProvider:
         client = docker.from_env()
         try:
             self.container = client.containers.run(self.image, detach=True, ports={"5000/tcp": ("127.0.0.1", None)},
-                                                   shm_size="512m", init=True, remove=True)
+                                                   shm_size="512m", init=True, remove=True,
+                                                   environment={"CLAW_GUI_TOKEN": self.token})
         except docker.errors.DockerException as e:
             raise SandboxError(f"could not start {self.image}: {e}. Build it: docker build -t {self.image} "
                                "env_images/gui") from e
@@ -121,7 +133,7 @@ class DockerProvider:
             if ports:
                 url = f"http://127.0.0.1:{ports[0]['HostPort']}"
                 try:
-                    ControllerClient(url, timeout=5).screen_size()
+                    ControllerClient(url, timeout=5, token=self.token).screen_size()
                     return url
                 except SandboxError:
                     pass
@@ -143,10 +155,11 @@ class OSWorldProvider:
 
     can_reset = False
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, token: str | None = None):
         if not url:
             raise ConfigError("provider 'osworld' needs url='http://VM_IP:5000' (the VM's server)")
         self.url = url
+        self.token = token  # a claw controller's secret; an OSWorld VM's server has none
 
     def start(self) -> str:
         return self.url
@@ -157,9 +170,9 @@ class OSWorldProvider:
 
 def make_provider(name: str, **kwargs):
     if name == "local":
-        return LocalProvider(**{k: v for k, v in kwargs.items() if k in ("width", "height", "log_dir")})
+        return LocalProvider(**{k: v for k, v in kwargs.items() if k in ("width", "height", "log_dir", "client_password")})
     if name == "docker":
         return DockerProvider(**{k: v for k, v in kwargs.items() if k in ("image",)})
     if name == "osworld":
-        return OSWorldProvider(kwargs.get("url") or "")
+        return OSWorldProvider(kwargs.get("url") or "", kwargs.get("token"))
     raise ConfigError(f"unknown GUI provider {name!r}; choose one of {', '.join(PROVIDERS)}")

@@ -8,7 +8,9 @@ the bundled web site and every piece of model-supplied pyautogui code. The sandb
 * one X socket: the desktop's Xvfb socket, bound as ``/tmp/.X11-unix/X0`` (so ``DISPLAY=:0`` inside);
 * read-only copies of exactly the Python packages pyautogui needs (at ``/opt/claw/python``) and the bundled
   web site (at ``/opt/claw/site``);
-* private, size-capped tmpfs folders: ``/home/user`` (the task's working folder) and ``/tmp``.
+* private, size-capped tmpfs folders: ``/home`` (with ``/home/user``, the working folder, as on OSWorld's VM),
+  ``/tmp`` and ``/run/user/1000`` (``XDG_RUNTIME_DIR``, where the session bus listens);
+* ``/opt/claw/bin`` first on ``PATH``: OSWorld's ``sudo`` and ``google-chrome`` (``session_bin``).
 
 Nothing else of the host: no repository, no host home, no network besides its own loopback (Chromium and the
 bundled site talk over the sandbox's 127.0.0.1). Long-running apps are started with ``spawn`` (a background
@@ -27,13 +29,17 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claw_envs.gui.session_bin import BIN_DIR, staged_bin
 from claw_envs.sandbox.base import SandboxConfig, parse_size
-from claw_envs.sandbox.local import SANDBOX_UID, LocalSandbox, _staged_etc
+from claw_envs.sandbox.local import PATH, SANDBOX_UID, LocalSandbox, _staged_etc
 
 HOME = "/home/user"
+RUNTIME_DIR = f"/run/user/{SANDBOX_UID}"
+BUS = f"unix:path={RUNTIME_DIR}/bus"
 PY_DIR = "/opt/claw/python"
 SITE_DIR = "/opt/claw/site"
 X_SOCKET = "/tmp/.X11-unix/X0"
+TERMINAL_LOG = "/tmp/.claw-terminal.log"
 # Import names pyautogui (and our sandbox-side helpers) need; each is bound read-only, nothing else.
 PY_PACKAGES = ("pyautogui", "pymsgbox", "pytweening", "pyscreeze", "pygetwindow", "mouseinfo", "pyrect",
                "pyperclip", "Xlib", "PIL", "pillow.libs", "six", "openpyxl", "et_xmlfile")
@@ -47,11 +53,12 @@ def desktop_config(**overrides) -> SandboxConfig:
 
     The per-command limits apply to model code and setup commands; apps get ``AppLimits``.
     """
-    base = dict(workdir=HOME, writable={HOME: "512m", "/tmp": "512m"}, timeout=60.0, memory="4g",
-                cpu_seconds=120, max_processes=512, max_open_files=4096,
+    base = dict(workdir=HOME, writable={"/home": "768m", "/tmp": "512m", RUNTIME_DIR: "16m"}, timeout=60.0,
+                memory="4g", cpu_seconds=120, max_processes=512, max_open_files=4096,
                 env={"DISPLAY": ":0", "XDG_SESSION_TYPE": "x11", "HOME": HOME, "USER": "user",
                      "LOGNAME": "user", "PYTHONPATH": PY_DIR, "TERM": "xterm-256color",
-                     "NO_AT_BRIDGE": "1"})
+                     "NO_AT_BRIDGE": "1", "PATH": f"{BIN_DIR}:{PATH}", "XDG_RUNTIME_DIR": RUNTIME_DIR,
+                     "DBUS_SESSION_BUS_ADDRESS": BUS, "XAUTHORITY": f"{RUNTIME_DIR}/Xauthority"})
     base.update(overrides)
     return SandboxConfig(**base)
 
@@ -133,6 +140,11 @@ def _openbox_rc(etc: str) -> None:
         rules = ('<applications>\n  <application class="*" type="normal">\n    <maximized>yes</maximized>\n'
                  '    <focus>yes</focus>\n  </application>\n')
         text = text[:start] + rules + text[end:]
+    key = text.find("<keyboard>")
+    if key >= 0:  # Ctrl+Alt+T opens a terminal (titled "Terminal", its text logged for /terminal), as on Ubuntu
+        bind = ('<keyboard>\n  <keybind key="C-A-t"><action name="Execute"><command>xterm -T Terminal -l -lf '
+                f'{TERMINAL_LOG}</command></action></keybind>\n')
+        text = text[:key] + bind + text[key + len("<keyboard>"):]
     with open(rc, "w") as f:
         f.write(text)
 
@@ -156,9 +168,9 @@ class DesktopSandbox(LocalSandbox):
     """
 
     def __init__(self, x_socket: str, site_dir: str | None = None, config: SandboxConfig | None = None,
-                 app_limits: AppLimits | None = None):
+                 app_limits: AppLimits | None = None, client_password: str = "password"):
         super().__init__(config or desktop_config())
-        self.binds = Binds(rw={x_socket: X_SOCKET})
+        self.binds = Binds(rw={x_socket: X_SOCKET}, ro={staged_bin(client_password): BIN_DIR})
         for path in python_package_dirs().values():
             self.binds.ro[path] = f"{PY_DIR}/{os.path.basename(path)}"
         if site_dir:

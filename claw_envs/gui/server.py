@@ -17,9 +17,14 @@ OSWorld endpoints (same names, request and response shapes as OSWorld's ``deskto
 * ``POST /setup/launch`` (``{"command", "shell"}``), ``/setup/open_file`` (``{"path"}``),
   ``/setup/activate_window`` and ``/setup/close_window`` (``{"window_name", "strict", "by_class"}``).
 
+Every request must carry the desktop's secret, ``Authorization: Bearer <token>`` (or ``X-Claw-Token``):
+the token comes from ``$CLAW_GUI_TOKEN`` (providers set it) or is generated and announced in the JSON line;
+requests without it get HTTP 401 and reach nothing. ``GET /terminal`` returns the text of the terminal
+windows opened with Ctrl+Alt+T (OSWorld's ``vm_terminal_output``).
+
 claw extensions under ``/claw/``: ``POST /claw/reset`` (fresh session), ``GET /claw/state`` (active window,
 windows, active URL, last exit status), ``GET /claw/browser/active_tab`` / ``tabs``, ``POST
-/claw/browser/eval`` (``{"expression"}``). Errors answer ``{"status": "error", "message"}`` with HTTP 4xx/5xx.
+/claw/browser/eval`` (``{"expression"}``), ``POST /claw/browser/close_tabs`` (``{"prefix"}``). Errors answer ``{"status": "error", "message"}`` with HTTP 4xx/5xx.
 
 All desktop work runs on one long-lived worker thread: the desktop's processes are tied to the thread that
 started them (parent-death signals), and the desktop is single-user anyway.
@@ -31,6 +36,7 @@ import argparse
 import concurrent.futures as cf
 import email.parser
 import email.policy
+import hmac
 import json
 import logging
 import os
@@ -99,8 +105,14 @@ def _form(ctype: str, body: bytes) -> dict[str, Any]:
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
-def make_handler(ctl: Controller):
+def make_handler(ctl: Controller, token: str):
     d = ctl.desktop
+    want = token.encode()
+
+    def authorized(headers) -> bool:
+        auth = headers.get("Authorization", "")
+        got = auth[7:].strip() if auth.startswith("Bearer ") else headers.get("X-Claw-Token", "")
+        return hmac.compare_digest(got.encode(), want)
 
     def cmd_args(req: dict) -> tuple[Any, bool]:
         command = req.get("command")
@@ -117,7 +129,7 @@ def make_handler(ctl: Controller):
         "/claw/health": lambda q: {"status": "ok"},
         "/claw/browser/active_tab": lambda q: ctl.run(d.browser_info, "active_tab"),
         "/claw/browser/tabs": lambda q: ctl.run(d.browser_info, "tabs"),
-        "/terminal": lambda q: _not_supported("terminal output (xterm does not expose its buffer)"),
+        "/terminal": lambda q: {"output": ctl.run(d.terminal_output)},
     }
 
     def run_bash(req: dict) -> dict:
@@ -158,6 +170,7 @@ def make_handler(ctl: Controller):
                                                  bool(r.get("strict")), bool(r.get("by_class"))),
         "/claw/reset": lambda r: (ctl.run(d.reset), {"status": "success"})[1],
         "/claw/browser/eval": lambda r: {"value": ctl.run(d.browser_eval, _req(r, "expression"))},
+        "/claw/browser/close_tabs": lambda r: {"closed": ctl.run(d.close_tabs, _req(r, "prefix"))},
     }
 
     class Handler(BaseHTTPRequestHandler):
@@ -174,6 +187,14 @@ def make_handler(ctl: Controller):
             self._headers_buffer.append(b"\r\n")  # headers and body in one write
             self._headers_buffer.append(body)
             self.flush_headers()
+
+        def _refuse(self) -> bool:
+            if authorized(self.headers):
+                return False
+            self._send(401, "application/json", json.dumps(
+                {"status": "error", "message": "this desktop's controller needs its secret: send "
+                 "'Authorization: Bearer <token>' (the token the provider started it with)"}).encode())
+            return True
 
         def _dispatch(self, routes: dict, arg: Any) -> None:
             path = self.path.split("?", 1)[0]
@@ -201,11 +222,15 @@ def make_handler(ctl: Controller):
                     {"status": "error", "message": f"{type(e).__name__}: {e}"}).encode())
 
         def do_GET(self) -> None:  # noqa: N802
+            if self._refuse():
+                return
             self._dispatch(routes_get, parse_qs(self.path.partition("?")[2]))
 
         def do_POST(self) -> None:  # noqa: N802
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else b""
+            if self._refuse():
+                return
             try:
                 req = _form(self.headers.get("Content-Type", ""), body)
             except (ValueError, json.JSONDecodeError) as e:
@@ -229,17 +254,26 @@ def _not_supported(what: str):
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, width: int = 1280, height: int = 720,
-          log_dir: str | None = None, announce=None, isolation: str = "sandbox") -> None:
-    """Start a desktop and serve it until SIGTERM/SIGINT or the parent process exits."""
-    desktop = Desktop(width, height, log_dir=log_dir, isolation=isolation)
+          log_dir: str | None = None, announce=None, isolation: str = "sandbox", client_password: str = "password",
+          token: str | None = None) -> None:
+    """Start a desktop and serve it until SIGTERM/SIGINT or the parent process exits.
+
+    ``token`` (default ``$CLAW_GUI_TOKEN``, else a fresh random one, then announced) is required on requests.
+    """
+    import secrets
+    announce_token = not (token or os.environ.get("CLAW_GUI_TOKEN"))
+    token = token or os.environ.pop("CLAW_GUI_TOKEN", None) or secrets.token_urlsafe(32)
+    desktop = Desktop(width, height, log_dir=log_dir, isolation=isolation, client_password=client_password)
     ctl = Controller(desktop)
     server = None
     try:
         ctl.run(desktop.start)
-        server = ThreadingHTTPServer((host, port), make_handler(ctl))
+        server = ThreadingHTTPServer((host, port), make_handler(ctl, token))
         server.daemon_threads = True
         url = f"http://{host}:{server.server_address[1]}"
         info = {"url": url, "display": desktop.display.name, "pid": os.getpid()}
+        if announce_token:
+            info["token"] = token
         (announce or (lambda i: (print(json.dumps(i)), sys.stdout.flush())))(info)
         stop = threading.Event()
 
@@ -270,6 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--log-dir", default=None)
+    ap.add_argument("--client-password", default="password", help="OSWorld's {CLIENT_PASSWORD}; the desktop's sudo "
+                    "accepts it")
     ap.add_argument("--isolation", choices=("sandbox", "container"), default="sandbox",
                     help="sandbox: apps and model code in bubblewrap (default); container: the container is the "
                          "sandbox (docker provider)")
@@ -277,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     t = time.monotonic()
     try:
-        serve(a.host, a.port, a.width, a.height, a.log_dir, isolation=a.isolation)
+        serve(a.host, a.port, a.width, a.height, a.log_dir, isolation=a.isolation, client_password=a.client_password)
     except ClawError as e:
         print(json.dumps({"error": str(e), "after_s": round(time.monotonic() - t, 2)}), flush=True)
         sys.exit(1)

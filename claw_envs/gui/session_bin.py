@@ -1,0 +1,109 @@
+"""Commands the desktop adds to OSWorld's VM user's PATH (``/opt/claw/bin`` in the sandbox, read-only).
+
+* ``sudo``: accepts the task's client password (``-S`` reads it from stdin, otherwise it prompts on the
+  terminal) and runs the command as root *of a child user namespace* of the sandbox — uid 0 in there is
+  the sandbox's own unprivileged user, never host root; where namespaces are blocked it runs the command
+  as the user. ``sudo apt(-get) update`` succeeds without doing anything and ``install`` succeeds for
+  packages the desktop already has (there is no network); other packages fail with apt's exit code 100.
+* ``google-chrome``, ``google-chrome-stable``: the desktop's Chromium with OSWorld's profile folder
+  (``~/.config/google-chrome``); ``chrome``: the Chromium binary under a name ``pkill chrome`` matches, as
+  OSWorld's configs expect.
+
+``staged_bin(password)`` writes the folder once per process and password and returns its host path.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shlex
+import shutil
+import tempfile
+import threading
+
+CHROMIUM_BINARY = "/usr/lib/chromium/chromium"
+BIN_DIR = "/opt/claw/bin"
+CHROME_FLAGS = ("--no-sandbox", "--test-type", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+                "--password-store=basic", "--disable-dev-shm-usage", "--no-zygote", "--disable-breakpad",
+                "--noerrdialogs")
+
+_SUDO = r'''#!/bin/bash
+# The desktop's sudo (see claw_envs/gui/session_bin.py): the client password, root of a child user namespace.
+want=$(cat /opt/claw/bin/.sudo-password)
+from_stdin=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -S|--stdin) from_stdin=1; shift;;
+    -u|-g|-p|-C|-h|-U|-r|-t|-D) shift 2;;
+    -v|-k|-K) [ $# -eq 1 ] && exit 0; shift;;
+    --) shift; break;;
+    -*) case "$1" in -*S*) from_stdin=1;; esac; shift;;
+    *) break;;
+  esac
+done
+if [ "$from_stdin" = 1 ]; then
+  IFS= read -r pw || pw=""
+elif [ -t 0 ]; then
+  IFS= read -r -s -p "[sudo] password for ${USER:-user}: " pw; echo >&2
+else
+  echo "sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper" >&2
+  exit 1
+fi
+if [ "$pw" != "$want" ]; then
+  echo "sudo: 1 incorrect password attempt" >&2
+  exit 1
+fi
+[ $# -eq 0 ] && exit 0
+case "$1" in
+  apt|apt-get)
+    verb=""; pkgs=()
+    for a in "${@:2}"; do case "$a" in -*) ;; *) if [ -z "$verb" ]; then verb=$a; else pkgs+=("$a"); fi;; esac; done
+    case "$verb" in
+      update|upgrade|autoremove|clean) echo "Reading package lists... Done (claw desktop: packages are fixed, no network)"; exit 0;;
+      install)
+        for p in "${pkgs[@]}"; do
+          if [ ! -d "/usr/share/doc/$p" ] && ! command -v "$p" >/dev/null 2>&1; then
+            echo "E: Unable to locate package $p (the claw desktop has no network: add it to the desktop's packages)" >&2
+            exit 100
+          fi
+          echo "$p is already the newest version."
+        done
+        exit 0;;
+    esac;;
+esac
+if unshare --user --map-root-user true 2>/dev/null; then
+  exec unshare --user --map-root-user -- "$@"
+fi
+exec "$@"
+'''
+
+_lock = threading.Lock()
+_dirs: dict[str, str] = {}
+
+
+def _chrome_wrapper() -> str:
+    flags = " ".join(shlex.quote(f) for f in CHROME_FLAGS)
+    return ("#!/bin/bash\n# Google Chrome on the claw desktop: its Chromium, with OSWorld's profile folder.\n"
+            f'exec {BIN_DIR}/chrome --user-data-dir="$HOME/.config/google-chrome" {flags} "$@"\n')
+
+
+def staged_bin(password: str) -> str:
+    """The host folder bound at ``/opt/claw/bin`` (created once per process and password; removed at exit)."""
+    with _lock:
+        d = _dirs.get(password)
+        if d is None or not os.path.isdir(d):
+            d = tempfile.mkdtemp(prefix="claw-gui-bin-")
+            for name, text in (("sudo", _SUDO), ("google-chrome", _chrome_wrapper()),
+                               ("google-chrome-stable", _chrome_wrapper())):
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(text)
+                os.chmod(os.path.join(d, name), 0o755)
+            with open(os.path.join(d, ".sudo-password"), "w") as f:
+                f.write(password)
+            os.chmod(os.path.join(d, ".sudo-password"), 0o644)
+            os.symlink(CHROMIUM_BINARY, os.path.join(d, "chrome"))
+            os.chmod(d, 0o755)
+            atexit.register(shutil.rmtree, d, True)
+            _dirs[password] = d
+        return d
