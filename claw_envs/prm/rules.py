@@ -1,4 +1,10 @@
-"""The rule-based judge: regex heuristics on the next state, the no-model baseline."""
+"""The rule-based judge: regex heuristics on the next state, the no-model baseline.
+
+It rewards evidence, not appearances: output a command only printed itself (``echo ok``,
+``printf '12 passed'``) is no evidence of anything. Such a turn scores 0, and -1 when the printed text
+claims success or echoes the task (``echo "created /app/done"`` for "Create /app/done"): a claim made
+instead of the work.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +22,66 @@ _ERROR = re.compile(r"(Traceback \(most recent call last\)|\berror\b|\bexception
                     r"SyntaxError|does not apply|patch failed|timed out|no tool call|answer found)", re.I)
 _TESTS = re.compile(r"(\d+) failed|(\d+) passed", re.I)
 _EXIT = re.compile(r"\[exit code: (-?\d+)\]")
+_FENCE = re.compile(r"```(?:bash|sh|shell|console)?\s*\n(.*?)```", re.S)
+_JSON_CMD = re.compile(r'"(?:command|cmd)"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_PRINT_ONLY = re.compile(r"^(echo|printf|true|:|exit\s+0|sleep\s+[\d.]+)(\s|$)")
+_CLAIM = re.compile(r"\b(ok|okay|done|success(ful(ly)?)?|passed|pass|fixed|complete(d)?|finished|solved|all good|"
+                    r"works|created|written|correct)\b", re.I)
+_WORD = re.compile(r"[A-Za-z0-9_./-]{4,}")
 _NO_CHANGE = re.compile(r"\b(no (visible )?change|nothing (happened|changed)|still (open|the same|shows))\b", re.I)
 
 
-def rule_vote(next_role: str, next_text: str, mode: str = "binary") -> tuple[int, str | None]:
-    """(vote, hint) from heuristics on the next state only."""
+def command_of(action: str) -> str:
+    """The shell command in a model action (a fenced block or a ``{"command": ...}`` tool call), else the text."""
+    m = _FENCE.search(action or "")
+    if m:
+        return m.group(1).strip()
+    m = _JSON_CMD.search(action or "")
+    if m:
+        return m.group(1).encode().decode("unicode_escape", "replace").strip()
+    return (action or "").strip()
+
+
+def self_printed(action: str, next_text: str) -> bool:
+    """Whether the action only prints, and everything it printed is text written in the action itself."""
+    cmd = command_of(action)
+    parts = [p.strip() for p in re.split(r"\s*(?:;|&&|\|\||\n)\s*", cmd) if p.strip()]
+    if not parts or not all(_PRINT_ONLY.match(p) for p in parts):
+        return False
+    lines = [ln.strip() for ln in _EXIT.sub("", next_text or "").splitlines() if ln.strip()]
+    flat = cmd.replace("\\n", "\n")
+    return bool(lines) and all(ln in flat for ln in lines)
+
+
+def _claims(text: str, task: str | None) -> bool:
+    body = _EXIT.sub("", text)
+    if _CLAIM.search(body):
+        return True
+    task_words = {w.lower().strip("./") for w in _WORD.findall(task or "")}
+    return bool(task_words & {w.lower().strip("./") for w in _WORD.findall(body)})
+
+
+def rule_vote(next_role: str, next_text: str, mode: str = "binary", *, action: str | None = None,
+              task: str | None = None) -> tuple[int, str | None]:
+    """(vote, hint) from heuristics on the next state, the action that led to it and the task.
+
+    With ``action`` given, output the action only printed itself is not evidence: vote 0, or -1 when it
+    claims success or repeats the task (``task``'s words) without doing anything.
+    """
     text = next_text or ""
     vote = 0
+    if next_role != "user" and action is not None and self_printed(action, text):
+        if _claims(text, task):
+            vote, why = -1, "it only printed a claim of success; nothing was done or checked"
+        else:
+            vote, why = 0, None
+        if mode == "hint":
+            hint = (f"The last command {why}. Do the work the task asks for and verify it with a real check."
+                    if why else None)
+            return (1 if why else -1), hint
+        if mode == "step" and vote == 0:
+            vote = -1
+        return vote, None
     if next_role == "user":
         neg, pos = bool(_NEG_USER.search(text)), bool(_POS_USER.search(text))
         vote = -1 if neg else (1 if pos else 0)
@@ -60,5 +119,5 @@ class RuleBackend:
 
     async def complete(self, messages: list[dict[str, str]], *, turn: Any = None, mode: str = "binary",
                        **_: Any) -> str:
-        vote, hint = rule_vote(turn.next_role, turn.next_text, mode)
+        vote, hint = rule_vote(turn.next_role, turn.next_text, mode, action=turn.action, task=turn.task)
         return f"\\boxed{{{vote}}}" + (f" [HINT_START]{hint}[HINT_END]" if hint else "")
