@@ -7,15 +7,9 @@ needs_local = pytest.mark.skipif(_LOCAL_REASON is not None, reason=f"local sandb
 
 
 def docker_unavailable() -> str | None:
-    try:
-        import docker
-    except ImportError:
-        return "the docker SDK is not installed (pip install 'claw-gym[docker]')"
-    try:
-        docker.from_env(timeout=3).ping()
-    except Exception as e:  # noqa: BLE001
-        return f"no Docker engine answers ({type(e).__name__}); the docker backend is tested where one runs"
-    return None
+    from claw_envs.sandbox.docker import docker_unavailable as why
+
+    return why()
 
 
 @pytest.fixture

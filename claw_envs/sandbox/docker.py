@@ -1,132 +1,159 @@
-"""Docker sandbox: the same protocol and limits as the local backend, in a container.
+"""Docker sandbox: the sandbox protocol in a container, driven through the ``docker`` command line.
 
-The container runs ``sleep infinity`` from ``config.image`` (build ``env_images/terminal/Dockerfile``) with
-no network (``network_mode="none"``), a read-only root, size-capped tmpfs mounts for ``config.writable``,
-memory/pids/CPU limits, all capabilities dropped, ``no-new-privileges``, and uid 1000. Each ``exec`` runs
-``timeout -s KILL`` around ``bash -c`` (GNU timeout signals the command's whole process group) and streams
-output, keeping at most ``config.output_limit`` bytes per stream.
+NOT YET RUN AGAINST A DOCKER ENGINE: no engine is available where this project is developed. The shared
+conformance suite (``tests/test_sandbox_conformance.py``) runs on it wherever ``docker version`` reaches
+an engine, and skips with the reason otherwise.
+
+The container runs ``sleep infinity`` (under ``--init``) from ``config.image`` (build
+``env_images/terminal/Dockerfile``) as uid 1000 with no network (``--network none``), a read-only root,
+size-capped tmpfs mounts for ``config.writable`` (and ``/run/claw``), memory / pids / CPU limits, all
+capabilities dropped, ``no-new-privileges`` and Docker's default seccomp profile.
+
+* Every command runs as ``docker exec`` of ``timeout -s KILL`` around ``bash -c`` (GNU timeout leads its
+  own process group and kills all of it); the host also holds a deadline a few seconds later: if the
+  ``docker`` client has not returned by then it is killed, the command's process group inside the
+  container is killed by its recorded id, and the result is a timeout.
+* Files move through ``exec`` as tar streams on stdin/stdout (``tar -x`` / ``tar -c`` in the container), so
+  they land in tmpfs mounts and never need the engine's archive API (which cannot write into tmpfs on a
+  read-only root). Output is capped per stream like the local backend.
 """
 
 from __future__ import annotations
 
 import io
 import shlex
+import shutil
 import tarfile
-import time
+import uuid
 
 from claw_envs.core.errors import SandboxError
+from claw_envs.sandbox._proc import capture, run_capped
 from claw_envs.sandbox.base import ExecResult, SandboxConfig, parse_size
+
+HOST_GRACE = 5.0  # seconds past a command's timeout before the host gives up on the docker client
+_AGENT = "1000:1000"
+
+
+def docker_unavailable() -> str | None:
+    """Why the docker backend cannot run here (no CLI, no engine answering), or None when it can."""
+    if shutil.which("docker") is None:
+        return "the `docker` command line is not installed"
+    r = run_capped(["docker", "version", "--format", "{{.Server.Version}}"], timeout=10, output_limit=4096)
+    if not r.ok or not r.stdout.strip():
+        why = "timed out" if r.timed_out else (r.stderr.strip().splitlines() or ["no answer"])[-1][:200]
+        return f"no Docker engine answers ({why}); the docker backend is tested where one runs"
+    return None
 
 
 class DockerSandbox:
+    """See the module docstring. Same protocol and ``SandboxConfig`` as ``LocalSandbox``."""
+
     backend = "docker"
 
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()
-        self._container = None
-        self._client = None
+        self._cid: str | None = None
 
-    def _docker(self):
-        if self._client is None:
-            try:
-                import docker
-            except ImportError as e:
-                raise SandboxError("the docker backend needs the docker SDK: pip install 'claw-gym[docker]'") from e
-            try:
-                self._client = docker.from_env()
-                self._client.ping()
-            except Exception as e:  # noqa: BLE001
-                raise SandboxError(f"no Docker engine answers ({e}); start one or use backend='local'") from e
-        return self._client
-
+    # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._container is not None:
+        if self._cid is not None:
             return
-        import docker.types
-
+        reason = docker_unavailable()
+        if reason:
+            raise SandboxError(f"{reason}; use backend='local'")
         c = self.config
-        tmpfs = {p: f"size={parse_size(s)},mode=1777" for p, s in c.writable.items()}
-        tmpfs["/run/claw"] = "size=4m,mode=1777"
-        try:
-            self._container = self._docker().containers.run(
-                c.image, ["sleep", "infinity"], detach=True, init=True, user="1000:1000",
-                working_dir=c.workdir, network_mode="bridge" if c.network else "none", read_only=True,
-                tmpfs=tmpfs, mem_limit=parse_size(c.memory), pids_limit=c.max_processes, nano_cpus=1_000_000_000,
-                cap_drop=["ALL"], security_opt=["no-new-privileges"], environment=dict(c.env),
-                ulimits=[docker.types.Ulimit(name="nofile", soft=c.max_open_files, hard=c.max_open_files),
-                         docker.types.Ulimit(name="cpu", soft=c.cpu_seconds, hard=c.cpu_seconds),
-                         docker.types.Ulimit(name="fsize", soft=parse_size(c.max_file_size),
-                                             hard=parse_size(c.max_file_size))])
-        except Exception as e:  # noqa: BLE001
-            raise SandboxError(f"could not start a container from {c.image!r}: {e}. Build it with "
-                               f"`docker build -t {c.image} env_images/terminal`.") from e
+        args = ["docker", "run", "-d", "--init", "--user", _AGENT, "--workdir", c.workdir,
+                "--network", "bridge" if c.network else "none", "--read-only", "--cap-drop", "ALL",
+                "--security-opt", "no-new-privileges", "--memory", str(parse_size(c.memory)),
+                "--pids-limit", str(c.max_processes), "--cpus", "1",
+                "--ulimit", f"nofile={c.max_open_files}:{c.max_open_files}",
+                "--ulimit", f"cpu={c.cpu_seconds}:{c.cpu_seconds}",
+                "--ulimit", f"fsize={parse_size(c.max_file_size)}:{parse_size(c.max_file_size)}"]
+        for path, size in {**c.writable, "/run/claw": "4m"}.items():
+            args += ["--tmpfs", f"{path}:rw,exec,size={parse_size(size)},mode=1777"]
+        for k, v in c.env.items():
+            args += ["-e", f"{k}={v}"]
+        args += [c.image, "sleep", "infinity"]
+        r = run_capped(args, timeout=120, output_limit=1 << 16)
+        if not r.ok:
+            raise SandboxError(f"could not start a container from {c.image!r}: {r.output.strip()[-500:]}. "
+                               f"Build it with `docker build -t {c.image} env_images/terminal`.")
+        self._cid = r.stdout.strip().splitlines()[-1]
 
-    def exec(self, cmd: str, timeout: float | None = None, *, cwd: str | None = None,
-             env: dict[str, str] | None = None, stdin: bytes | None = None) -> ExecResult:
-        if self._container is None:
-            raise SandboxError("the sandbox is not running: call start() (or reset()) first")
-        t = timeout or self.config.timeout
-        d = shlex.quote(cwd or self.config.workdir)
-        script = f"cd -- {d} 2>/dev/null || {{ echo \"no such directory: \"{d} >&2; exit 1; }}\n{cmd}"
-        argv = ["timeout", "-s", "KILL", str(max(int(t + 0.999), 1)), "bash", "-c", script]
-        if stdin is not None:  # docker exec cannot feed stdin through the SDK; stage it in a file
-            self.write_file("/run/claw/stdin", stdin)
-            argv = ["sh", "-c", 'exec "$@" < /run/claw/stdin', "sh", *argv]
-        api = self._docker().api
-        t0 = time.monotonic()
-        ex = api.exec_create(self._container.id, argv, environment=env or {}, workdir="/")
-        bufs, truncated = [bytearray(), bytearray()], False
-        for out, err in api.exec_start(ex["Id"], stream=True, demux=True):
-            for i, chunk in enumerate((out, err)):
-                if chunk:
-                    room = self.config.output_limit - len(bufs[i])
-                    bufs[i] += chunk[:max(room, 0)]
-                    truncated |= len(chunk) > max(room, 0)
-        rc = api.exec_inspect(ex["Id"])["ExitCode"]
-        timed_out = rc in (137, 124) and time.monotonic() - t0 >= t - 0.5
-        return ExecResult(bufs[0].decode("utf-8", "replace"), bufs[1].decode("utf-8", "replace"),
-                          124 if timed_out else rc, timed_out, truncated, time.monotonic() - t0)
-
-    def write_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
-        if isinstance(data, str):
-            data = data.encode()
-        parent, _, name = path.rpartition("/")
-        self.exec(f"mkdir -p -- {shlex.quote(parent or '/')}", cwd="/")
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.uid, info.gid = len(data), mode, 1000, 1000
-            tar.addfile(info, io.BytesIO(data))
-        try:
-            ok = self._container.put_archive(parent or "/", buf.getvalue())
-        except Exception as e:  # noqa: BLE001
-            ok, err = False, e
-        if not ok:
-            raise SandboxError(f"could not write {path} in the sandbox ({locals().get('err', 'rejected')}); "
-                               "is it under a writable path?")
-
-    def read_file(self, path: str) -> bytes:
-        try:
-            stream, _ = self._container.get_archive(path)
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                member = tar.next()
-                f = tar.extractfile(member) if member else None
-                if f is None:
-                    raise SandboxError(f"could not read {path} in the sandbox: not a regular file")
-                return f.read()
-        except SandboxError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            raise SandboxError(f"could not read {path} in the sandbox: {e}") from e
+    def close(self) -> None:
+        if self._cid is not None:
+            run_capped(["docker", "rm", "-f", self._cid], timeout=60, output_limit=4096)
+            self._cid = None
 
     def reset(self) -> None:
         self.close()
         self.start()
 
-    def close(self) -> None:
-        if self._container is not None:
-            try:
-                self._container.remove(force=True)
-            except Exception:  # noqa: BLE001
-                pass
-            self._container = None
+    def __enter__(self) -> DockerSandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands ----------------------------------------------------------------------------------
+    def _exec_argv(self, argv: list[str], *, stdin: bool, env: dict[str, str] | None = None) -> list[str]:
+        if self._cid is None:
+            raise SandboxError("the sandbox is not running: call start() (or reset()) first")
+        out = ["docker", "exec", "-u", _AGENT, "-w", "/"] + (["-i"] if stdin else [])
+        for k, v in (env or {}).items():
+            out += ["-e", f"{k}={v}"]
+        return [*out, self._cid, *argv]
+
+    def exec(self, cmd: str, timeout: float | None = None, *, cwd: str | None = None,
+             env: dict[str, str] | None = None, stdin: bytes | None = None) -> ExecResult:
+        t = timeout or self.config.timeout
+        d = shlex.quote(cwd or self.config.workdir)
+        script = f"cd -- {d} 2>/dev/null || {{ echo \"no such directory: \"{d} >&2; exit 1; }}\n{cmd}"
+        pgfile = f"/run/claw/pg.{uuid.uuid4().hex}"
+        # sh records its pid, then becomes `timeout`, which makes that pid its own process group's id
+        inner = ["sh", "-c", f'echo $$ > {pgfile}; exec timeout -s KILL {max(t, 0.1):.3f} bash -c "$0"', script]
+        r = run_capped(self._exec_argv(inner, stdin=stdin is not None, env=env), timeout=t + HOST_GRACE,
+                       stdin=stdin, output_limit=self.config.output_limit)
+        if r.timed_out:  # the client did not return: kill the command's group inside the container
+            self._run(["sh", "-c", f'kill -KILL -- "-$(cat {pgfile})" 2>/dev/null; rm -f {pgfile}'], 30)
+        else:
+            self._run(["rm", "-f", pgfile], 30)
+        killed = r.exit_code == 137 and r.duration >= t - 0.05
+        if r.timed_out or killed:
+            return ExecResult(r.stdout, r.stderr, 124, True, r.truncated, r.duration)
+        return r
+
+    def _run(self, argv: list[str], timeout: float, stdin: bytes | None = None):
+        return capture(self._exec_argv(argv, stdin=stdin is not None), timeout=timeout, output_limit=1 << 30,
+                       stdin=stdin)
+
+    def write_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        if not path.startswith("/"):
+            raise SandboxError(f"could not write {path}: use an absolute path")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.uid, info.gid = len(data), mode, 1000, 1000
+            tar.addfile(info, io.BytesIO(data))
+        out, err, rc, timed_out, _, _ = self._run(["tar", "-x", "-C", "/", "--no-same-owner", "-f", "-"], 120,
+                                                  stdin=buf.getvalue())
+        if rc != 0 or timed_out:
+            why = err.decode(errors="replace").strip() or f"exit {rc}"
+            raise SandboxError(f"could not write {path} in the sandbox: {why} (is it under a writable path?)")
+
+    def read_file(self, path: str) -> bytes:
+        parent, _, name = path.rstrip("/").rpartition("/")
+        out, err, rc, timed_out, truncated, _ = self._run(["tar", "-c", "-C", parent or "/", "-f", "-", "--", name],
+                                                          120)
+        if rc != 0 or timed_out or truncated:
+            why = err.decode(errors="replace").strip() or ("too large" if truncated else f"exit {rc}")
+            raise SandboxError(f"could not read {path} in the sandbox: {why}")
+        with tarfile.open(fileobj=io.BytesIO(out)) as tar:
+            member = tar.next()
+            f = tar.extractfile(member) if member is not None and member.isfile() else None
+            if f is None:
+                raise SandboxError(f"could not read {path} in the sandbox: not a regular file")
+            return f.read()
