@@ -48,10 +48,21 @@ def episode_return(episode: list[Turn]) -> float:
 
 def score_episodes(episodes: list[list[Turn]], loss: str, group_norm: bool = True
                    ) -> tuple[list[TrainSample], Counter]:
-    """(kept samples in turn order, counts: turns / kept / dropped / hinted / judged)."""
+    """(kept samples in turn order, counts: turns / kept / dropped / hinted / judged / env_errors).
+
+    An episode in which the env raised or timed out (a turn with ``error``) is dropped whole and counted as
+    ``env_errors``: a crash is not an outcome, so it never earns an advantage nor shifts its group's baseline.
+    With PRM votes, the group mean/std are taken over the informative votes only (±1; no valid vote and ties
+    are excluded from the loss, so they are excluded from the baseline too).
+    """
     episodes = [ep for ep in episodes if ep]
+    broken = [ep for ep in episodes if any(t.error for t in ep)]
+    episodes = [ep for ep in episodes if not any(t.error for t in ep)]
     turns = [t for ep in episodes for t in ep]
     counts: Counter = Counter(turns=len(turns), episodes=len(episodes))
+    if broken:
+        n = sum(len(ep) for ep in broken)
+        counts.update(env_errors=len(broken), turns=n, dropped=n)
     if not turns:
         return [], counts
     process = [t.reward_channels.get("process") for t in turns]
@@ -63,16 +74,21 @@ def score_episodes(episodes: list[list[Turn]], loss: str, group_norm: bool = Tru
         adv, keep_t = step_wise(steps, outcomes, [t.task_id for t in turns], [t.step for t in turns])
         a_rl, has_score, keep = adv.tolist(), keep_t.tolist(), keep_t.tolist()
     else:
-        if judged:  # a PRM vote per turn
-            scores = torch.tensor([float(p or 0.0) for p in process])
-            has_score = [p is not None and float(p) != 0.0 for p in process]
-            a = binary_rl(scores, [t.task_id for t in turns] if group_norm else None)
+        if judged:  # a PRM vote per turn; the baseline is over informative votes only
+            valid = [p is not None and float(p) != 0.0 for p in process]
+            a_rl = [0.0] * len(turns)
+            idx = [i for i, v in enumerate(valid) if v]
+            if idx:
+                scores = torch.tensor([float(process[i]) for i in idx])
+                a = binary_rl(scores, [turns[i].task_id for i in idx] if group_norm else None)
+                for k, i in enumerate(idx):
+                    a_rl[i] = float(a[k])
+            has_score = valid
         else:  # the episode's return, normalised across the group's episodes, broadcast to its turns
             returns = torch.tensor([episode_return(ep) for ep in episodes])
             a_ep = grpo_normalize(returns, [ep[0].task_id for ep in episodes]) if group_norm else returns
-            a = torch.tensor([float(a_ep[e]) for e, ep in enumerate(episodes) for _ in ep])
+            a_rl = [float(a_ep[e]) for e, ep in enumerate(episodes) for _ in ep]
             has_score = [True] * len(turns)
-        a_rl = a.tolist()
         informative = [s and v != 0.0 for s, v in zip(has_score, a_rl, strict=True)]
         if loss == "binary_rl":
             keep = informative

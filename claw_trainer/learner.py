@@ -1,48 +1,109 @@
-"""The learner of the asynchronous loops: one optimizer step per batch of judged turns, checkpointed atomically.
+"""The learner of the asynchronous loops: the async driver of :mod:`claw_trainer.core`.
 
-Same formulas as ``ClawTrainer`` (``claw_trainer.advantages`` / ``losses``), but fed from the durable turn
-store instead of a synchronous rollout, so it always uses truncated importance sampling against the
-sampler's log-probs (samples may come from older policy versions): ρ = π_θ/π_old with π_old the learner's
-weights at the start of the step, w = min(π_old/π_sampler, cap). Samples older than ``max_staleness``
-versions are dropped or down-weighted by ``stale_weight`` (``stale: drop | downweight``).
+One optimizer step per batch of judged turns, checkpointed atomically. The formulas are the core's — the same
+functions ``ClawTrainer`` calls — so a batch gives the same loss through either driver (tested). What differs
+is only where samples come from (the durable turn store, possibly sampled by an older published version):
+
+* staleness: samples older than ``max_staleness`` versions are dropped or down-weighted by ``stale_weight``
+  (``stale: drop | downweight``); with ``method.tis: auto`` a batch holding a stale sample recomputes π_old
+  with the current weights and applies TIS against the sampler's log-probs;
+* micro-batching (``train.micro_batch_size``, gradient accumulation over the batch), gradient clipping
+  (``train.max_grad_norm``), the LR schedule (``train.lr_scheduler``/``warmup_steps`` over ``train.steps``),
+  ``train.max_prompt_tokens`` (longer turns are dropped), LoRA (``model.lora_r``; the reference is then the
+  base model with the adapter disabled), gradient checkpointing and ``train.seed``.
+
+Keys the async path cannot honour are rejected by name (:func:`check_async_config`).
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from claw_trainer import advantages as adv_fns
-from claw_trainer.config import MethodConfig
+from claw_envs.core.errors import ConfigError
+from claw_trainer import core
+from claw_trainer.config import MethodConfig, RunConfig, TrainConfig
 from claw_trainer.credit import TrainSample
-from claw_trainer.losses import clipped_surrogate
-from claw_trainer.trainer import completion_logprobs, hinted_teacher_logprobs
-from claw_trainer.update import token_logprobs
+
+
+def check_async_config(cfg: RunConfig) -> None:
+    """Raise ConfigError naming every key the async loops cannot honour."""
+    bad = []
+    if cfg.method.loss == "step_wise":
+        bad.append("method.loss=step_wise (needs whole episodes grouped by step; the async store holds turns)")
+    if cfg.train.vllm != "off":
+        bad.append(f"train.vllm={cfg.train.vllm} (the async loops serve with their own published policy)")
+    if cfg.train.dtype not in ("auto", "float32"):
+        bad.append(f"train.dtype={cfg.train.dtype} (the async learner trains in float32 on this path)")
+    if cfg.train.max_rounds != TrainConfig().max_rounds:
+        bad.append("train.max_rounds (a sync-collection setting; the async producer runs continuously)")
+    if bad:
+        raise ConfigError("claw train --async cannot honour: " + "; ".join(bad))
 
 
 class Learner:
+    """Async driver: ``train_step(samples, weights)`` = core.prepare_batch + core.policy_loss per micro-batch."""
+
     def __init__(self, model: Any, tokenizer: Any, method: MethodConfig, lr: float = 1e-5, temperature: float = 1.0,
-                 max_staleness: int = 4, stale: str = "drop", stale_weight: float = 0.5):
+                 max_staleness: int = 4, stale: str = "drop", stale_weight: float = 0.5,
+                 train: TrainConfig | None = None, peft_config: Any = None):
         if stale not in ("drop", "downweight"):
             raise ValueError(f"stale must be 'drop' or 'downweight', got {stale!r}")
-        self.model, self.tokenizer, self.method = model, tokenizer, method
-        self.frozen = copy.deepcopy(model).eval().requires_grad_(False)  # reference / OPD teacher
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-        self.temperature = temperature
+        train = train or TrainConfig(lr=lr, temperature=temperature, batch_size=1, micro_batch_size=1)
+        self.train_cfg, self.method, self.tokenizer = train, method, tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        torch.manual_seed(train.seed)
+        # the reference: a frozen copy of the initial weights, or (LoRA) the base with the adapter disabled
+        reference = core.frozen_copy(model) if core.needs_reference(method) and peft_config is None else None
+        if peft_config is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, peft_config)
+        if train.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        self.model = model
+        self.models = core.Models(model, tokenizer, reference)
+        self.temperature = temperature or train.temperature or 1.0
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=train.weight_decay)
+        from transformers import get_scheduler
+
+        self.scheduler = get_scheduler(train.lr_scheduler, self.optimizer,
+                                       num_warmup_steps=train.warmup_steps,
+                                       num_training_steps=max(train.steps, 1))
         self.max_staleness, self.stale, self.stale_weight = max_staleness, stale, stale_weight
         self.step = 0
 
+    @classmethod
+    def from_config(cls, model: Any, tokenizer: Any, cfg: RunConfig, max_staleness: int = 4,
+                    stale: str = "drop", stale_weight: float = 0.5) -> Learner:
+        """A learner honouring every ``method.*`` / ``train.*`` / ``model.lora_*`` key of ``cfg`` (or rejecting it)."""
+        check_async_config(cfg)
+        peft_config = None
+        if cfg.model.lora_r > 0:
+            from peft import LoraConfig
+
+            peft_config = LoraConfig(r=cfg.model.lora_r, lora_alpha=cfg.model.lora_alpha, task_type="CAUSAL_LM",
+                                     target_modules=cfg.model.lora_target_modules)
+        return cls(model, tokenizer, cfg.method, cfg.train.lr, cfg.train.temperature or 1.0, max_staleness, stale,
+                   stale_weight, train=cfg.train, peft_config=peft_config)
+
     def split_stale(self, samples: list[TrainSample]) -> tuple[list[TrainSample], list[TrainSample], list[float]]:
-        """(usable samples, dropped stale samples, per-sample weight) at the current step."""
+        """(usable samples, dropped samples, per-sample weight) at the current step.
+
+        Dropped: too stale (with ``stale: drop``) or a prompt longer than ``train.max_prompt_tokens``.
+        """
         keep, dropped, weights = [], [], []
+        limit = self.train_cfg.max_prompt_tokens
         for s in samples:
             age = self.step - s.turn.policy_version
-            if age <= self.max_staleness:
+            if limit and len(s.turn.prompt_ids) > limit:
+                dropped.append(s)
+            elif age <= self.max_staleness:
                 keep.append(s)
                 weights.append(1.0)
             elif self.stale == "downweight":
@@ -52,48 +113,76 @@ class Learner:
                 dropped.append(s)
         return keep, dropped, weights
 
-    def train_step(self, samples: list[TrainSample], weights: list[float] | None = None) -> dict[str, float]:
-        m, pad = self.method, self.tokenizer.pad_token_id
-        turns = [s.turn for s in samples]
-        self.model.train()
-        logp, mask = token_logprobs(self.model, turns, pad, self.temperature)  # at the sampling temperature
-        sampler = torch.zeros_like(logp)
-        for i, t in enumerate(turns):
-            sampler[i, :len(t.logprobs)] = torch.tensor(t.logprobs)
-        old = logp.detach()
-        has_hint = torch.tensor([s.has_hint for s in samples])
-        has_score = torch.tensor([s.has_score for s in samples])
-        a_rl = torch.tensor([s.a_rl for s in samples])
-        teacher = torch.zeros_like(old)
-        if has_hint.any() and m.loss in ("opd", "combine"):
-            hinted = [t if s.has_hint else dataclasses.replace(t, hint=None) for s, t in zip(samples, turns, strict=True)]
-            teacher = hinted_teacher_logprobs(self.frozen, self.tokenizer, hinted, old.shape[1], pad,
-                                              self.temperature)["logp"]
-        adv = adv_fns.for_loss(m.loss, a_rl, has_score, has_hint, teacher, sampler, mask, m.w_rl, m.w_opd)
+    def prepare(self, samples: list[TrainSample], weights: list[float] | None = None) -> tuple[dict, dict]:
+        """The core's batch tensors (π_old, reference, teacher, advantages), stale weights applied."""
+        self.model.eval()
+        inputs, metrics = core.prepare_batch(samples, self.models, self.method, self.temperature, version=self.step)
         if weights is not None:
-            adv = adv * torch.tensor(weights)[:, None]
-        ref = None
-        if m.beta > 0:
-            ref = completion_logprobs(self.frozen, [list(t.prompt_ids) for t in turns],
-                                      [list(t.completion_ids) for t in turns], pad, self.temperature)["logp"]
-        loss, stats = clipped_surrogate(logp, old, adv, mask, m.eps_low, m.eps_high, logp_ref=ref, beta=m.beta,
-                                        logp_sampler=sampler, tis_cap=m.tis_cap)
+            inputs["advantages"] = inputs["advantages"] * torch.tensor(weights, device=inputs["advantages"].device)[:, None]
+        return inputs, metrics
+
+    def loss(self, inputs: dict[str, Any], start: int, end: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The core's loss on rows ``start:end`` with the policy's log-probs (with grad)."""
+        mb = core.micro_slice(inputs, start, end)
+        keep = mb["completion_ids"].shape[1]
+        prompts = [[t for t, m in zip(r.tolist(), k.tolist(), strict=True) if m]
+                   for r, k in zip(mb["prompt_ids"], mb["prompt_mask"], strict=True)]
+        comps = [[t for t, m in zip(r.tolist(), k.tolist(), strict=True) if m]
+                 for r, k in zip(mb["completion_ids"], mb["completion_mask"], strict=True)]
+        pad = self.tokenizer.pad_token_id
+        if self.method.loss == "topk_opd":
+            lp = core.completion_logprobs(self.model, prompts, comps, pad, self.temperature,
+                                          gather_ids=mb["teacher_topk_ids"], grad=True)
+            return core.policy_loss(self.method, mb, student_topk=lp["gathered"][:, :keep])
+        lp = core.completion_logprobs(self.model, prompts, comps, pad, self.temperature, grad=True)
+        return core.policy_loss(self.method, mb, logp=lp["logp"][:, :keep])
+
+    def train_step(self, samples: list[TrainSample], weights: list[float] | None = None) -> dict[str, float]:
+        inputs, metrics = self.prepare(samples, weights)
+        self.model.train()
+        n, mb = len(samples), max(1, min(self.train_cfg.micro_batch_size, len(samples)))
+        chunks = [(s, min(s + mb, n)) for s in range(0, n, mb)]
+        total, stats_sum = 0.0, {}
         self.optimizer.zero_grad()
-        loss.backward()
+        for s, e in chunks:
+            loss, stats = self.loss(inputs, s, e)
+            (loss / len(chunks)).backward()
+            total += loss.item() / len(chunks)
+            for k, v in stats.items():
+                stats_sum[k] = stats_sum.get(k, 0.0) + v / len(chunks)
+        if self.train_cfg.max_grad_norm:
+            norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
+                                                  self.train_cfg.max_grad_norm)
+            stats_sum["grad_norm"] = float(norm)
         self.optimizer.step()
+        self.scheduler.step()
         self.model.eval()
         self.step += 1
-        return {"loss": loss.item(), "step": self.step, "samples": len(samples), **stats}
+        return {"loss": total, "step": self.step, "samples": len(samples), "lr": self.scheduler.get_last_lr()[0],
+                **metrics, **stats_sum}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        """Full (merged, for LoRA) weights to publish to a served copy of the base model."""
+        model = self.model
+        if hasattr(model, "merge_and_unload"):
+            merged = {}
+            with torch.no_grad():
+                model.merge_adapter()
+                try:
+                    for k, v in model.get_base_model().state_dict().items():
+                        if "lora_" not in k:
+                            merged[k.replace("base_layer.", "")] = v.detach().clone()
+                finally:
+                    model.unmerge_adapter()
+            return merged
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def save(self, path: str | Path, batch_ids: list[int]) -> None:
-        """Atomic checkpoint: weights, optimizer, step and the turn ids of the step's batch."""
+        """Atomic checkpoint: weights, optimizer, scheduler, step and the turn ids of the step's batch."""
         path = Path(path)
         tmp = path.with_suffix(".tmp")
-        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
-                    "batch_ids": batch_ids}, tmp)
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(), "step": self.step, "batch_ids": batch_ids}, tmp)
         os.replace(tmp, path)
 
     def load(self, path: str | Path) -> list[int]:
@@ -101,5 +190,8 @@ class Learner:
         state = torch.load(path, weights_only=False)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
         self.step = state["step"]
         return list(state["batch_ids"])
+

@@ -49,15 +49,14 @@ def clipped_surrogate(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Ten
     return loss, stats
 
 
-def topk_reverse_kl(student_logits: torch.Tensor, teacher_topk_logp: torch.Tensor, teacher_topk_ids: torch.Tensor,
+def topk_reverse_kl(student_topk_logp: torch.Tensor, teacher_topk_logp: torch.Tensor,
                     mask: torch.Tensor) -> torch.Tensor:
     """Reverse KL(π_student || π_teacher) over the teacher's top-K tokens plus one tail bin, token-averaged.
 
-    ``student_logits`` (B, T, V); ``teacher_topk_logp`` / ``teacher_topk_ids`` (B, T, K). The tail bin holds
-    the probability mass outside the K tokens: 1 − Σ_k p.
+    ``student_topk_logp`` (B, T, K): the student's log-probs of the teacher's top-K ids (gathered from its full
+    log-softmax); ``teacher_topk_logp`` (B, T, K). The tail bin holds the mass outside the K tokens: 1 − Σ_k p.
     """
-    logp_s = student_logits.float().log_softmax(-1)
-    s_top = logp_s.gather(-1, teacher_topk_ids)  # (B, T, K)
+    s_top = student_topk_logp.float()
     tail_s = torch.log1p(-s_top.exp().sum(-1).clamp(max=1 - 1e-6))
     tail_t = torch.log1p(-teacher_topk_logp.exp().sum(-1).clamp(max=1 - 1e-6))
     s_all = torch.cat([s_top, tail_s[..., None]], -1)

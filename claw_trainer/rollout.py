@@ -35,6 +35,7 @@ class Turn:
     done: bool = False
     messages: list[dict[str, Any]] | None = None  # the observation the policy answered (for OPD's teacher)
     tools: list[dict[str, Any]] | None = None  # tool schemas offered in the prompt
+    error: str | None = None  # the env raised or timed out on this step: not an outcome, never trained on
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Turn:
@@ -73,47 +74,13 @@ def _item(infos: dict[str, Any], key: str, i: int) -> Any:
     return value[i]
 
 
-def collect(vec_env: Any, policy: Any, num_turns: int, env_id: str = "", seed: int | None = None) -> list[Turn]:
-    """Sample until ``num_turns`` turns are recorded (across the sub-envs); returns them in order.
-
-    Uses the vector env's NEXT_STEP autoreset: after a sub-env's episode ends, its next slot is a reset, not a
-    model call, so no turn is recorded for it.
-    """
-    obs, infos = vec_env.reset(seed=seed)
-    n = vec_env.num_envs
-    episode = list(range(n))
-    next_episode = n
-    steps = [0] * n
-    task_ids = [_item(infos, "task_id", i) or _item(infos, "instance_id", i) for i in range(n)]
-    resetting = np.zeros(n, dtype=bool)
-    turns: list[Turn] = []
-    while len(turns) < num_turns:
-        active = [i for i in range(n) if not resetting[i]]
-        sampled = dict(zip(active, policy.sample([obs[i] for i in active]), strict=True)) if active else {}
-        prev_obs = obs
-        obs, rewards, terms, truncs, infos = vec_env.step([sampled[i].text if i in sampled else "" for i in range(n)])
-        for i in range(n):
-            if resetting[i]:  # this slot was a reset (no model call): it started a new episode
-                episode[i], next_episode = next_episode, next_episode + 1
-                steps[i] = 0
-                task_ids[i] = _item(infos, "task_id", i) or _item(infos, "instance_id", i)
-                continue
-            s = sampled[i]
-            channels = _item(infos, "reward_channels", i) or {"outcome": float(rewards[i])}
-            turns.append(Turn(s.prompt_ids, s.completion_ids, s.logprobs, getattr(policy, "version", 0), env_id,
-                              task_ids[i], episode[i], steps[i], s.text, _item(infos, "next_state", i),
-                              float(rewards[i]), channels, channels.get("hint"), bool(terms[i] or truncs[i]),
-                              list(prev_obs[i])))
-            steps[i] += 1
-        resetting = terms | truncs
-    return turns[:num_turns]
-
-
 def collect_episodes(vec_env: Any, policy: Any, seeds: list[int], env_id: str = "",
                      first_episode: int = 0) -> list[list[Turn]]:
     """Run one whole episode in every sub-env (sub-env ``i`` reset with ``seeds[i]``); returns each episode's turns.
 
-    Sub-envs given the same seed get the same task, which is how GRPO groups are formed. Sub-envs whose
+    Sub-envs given the same seed get the same task, which is how GRPO groups are formed. A step whose sub-env
+    raised or timed out (``infos["error"]``) ends its episode with ``Turn.error`` set: credit assignment drops
+    that episode instead of scoring it. Sub-envs whose
     episode has ended idle (their slot gets an empty action and its autoreset is discarded) until every
     episode is done. Tool schemas from the reset info are passed to the policy with each observation.
     """
@@ -134,12 +101,13 @@ def collect_episodes(vec_env: Any, policy: Any, seeds: list[int], env_id: str = 
         for i in active:
             s = sampled[i]
             channels = _item(infos, "reward_channels", i) or {"outcome": float(rewards[i])}
+            error = _item(infos, "error", i)  # a crashed / timed-out sub-env (the vector env truncates it)
             ended = bool(terms[i] or truncs[i])
             episodes[i].append(Turn(s.prompt_ids, s.completion_ids, s.logprobs,
                                     version if getattr(s, "version", None) is None else s.version, env_id, task_ids[i],
                                     first_episode + i, len(episodes[i]), s.text, _item(infos, "next_state", i),
                                     float(rewards[i]), channels, channels.get("hint"), ended, list(obs[i]),
-                                    tools[i]))
+                                    tools[i], str(error) if error else None))
             done[i] = ended
         obs = new_obs
     return episodes

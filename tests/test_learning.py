@@ -1,7 +1,9 @@
-"""binary_rl, opd and combine each raise the reward of a tiny random model on a token-level toy task.
+"""The learner core learns: binary_rl, opd and combine each raise the reward of a tiny random model on a toy task,
+and beta pulls a policy back toward its reference — all through claw_trainer.core (via the async Learner).
 
 OPD needs a teacher that knows the target: here an oracle teacher distribution that puts 90% of its mass on
-tokens made of digits (standing in for "the frozen model with the hint in context").
+tokens made of digits (standing in for "the frozen model with the hint in context"; the real hinted teacher is
+proven through ClawTrainer in test_trainer.py).
 """
 
 import pytest
@@ -12,59 +14,73 @@ from claw_envs.vector import ClawVectorEnv
 pytest.importorskip("transformers", reason="the [train] extra is not installed")
 
 
-def _oracle_teacher(tok, turns):
+def _oracle_teacher(tok, inputs):
     """log π_teacher of each completion token: 0.9 spread over all-digit tokens, 0.1 over the rest."""
     import math
 
     vocab = len(tok)
     digit = {i for i in range(vocab) if (t := tok.decode([i]).strip()) and t.isdigit()}
     hi, lo = math.log(0.9 / len(digit)), math.log(0.1 / (vocab - len(digit)))
-    width = max(len(t.completion_ids) for t in turns)
-    out = torch.zeros(len(turns), width)
-    mask = torch.zeros(len(turns), width)
-    old = torch.zeros(len(turns), width)
-    for i, t in enumerate(turns):
-        n = len(t.completion_ids)
-        out[i, :n] = torch.tensor([hi if c in digit else lo for c in t.completion_ids])
-        old[i, :n] = torch.tensor(t.logprobs)
-        mask[i, :n] = 1.0
-    return out, old, mask
+    ids = inputs["completion_ids"]
+    is_digit = torch.tensor([[c in digit for c in row] for row in ids.tolist()])
+    return torch.where(is_digit, torch.tensor(hi), torch.tensor(lo))
 
 
-def _run(seed: int, steps: int, tmp_path, mode: str = "binary_rl") -> tuple[float, float]:
+def _setup(seed, tmp_path, **method):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from claw_trainer.advantages import binary_rl, combine, opd
+    from claw_trainer.config import MethodConfig, TrainConfig
+    from claw_trainer.learner import Learner
     from claw_trainer.policy import HFPolicy
-    from claw_trainer.rollout import collect
     from claw_trainer.tiny import build_tiny_model
-    from claw_trainer.toy import DigitsEnv
-    from claw_trainer.update import policy_update
 
     path = build_tiny_model(tmp_path / "tiny", seed=seed)
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
-    policy = HFPolicy(model, tok, max_new_tokens=8)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    train = TrainConfig(lr=3e-3, batch_size=8, micro_batch_size=8, max_grad_norm=0.0, seed=seed, steps=100)
+    learner = Learner(model, tok, MethodConfig(**method), lr=3e-3, train=train)
+    return learner, HFPolicy(model, tok, max_new_tokens=8)
+
+
+def _run(seed: int, steps: int, tmp_path, mode: str = "binary_rl") -> tuple[float, float]:
+    from claw_trainer import advantages as adv_fns
+    from claw_trainer.credit import TrainSample, score_episodes
+    from claw_trainer.rollout import collect_episodes
+    from claw_trainer.toy import DigitsEnv
+
+    learner, policy = _setup(seed, tmp_path, loss="binary_rl", group_norm=True)
     vec = ClawVectorEnv([DigitsEnv for _ in range(8)])
     curve = []
     for step in range(steps):
-        turns = collect(vec, policy, num_turns=8, seed=seed * 1000 + step)
-        rewards = torch.tensor([t.reward for t in turns])
-        curve.append(float(rewards.mean()))
-        a_rl = binary_rl(rewards, groups=[t.task_id for t in turns])  # GRPO within the prompt's group
-        if mode == "binary_rl":
-            adv = a_rl
-        else:
-            teacher, old, mask = _oracle_teacher(tok, turns)
-            if mode == "opd":
-                adv = opd(teacher, old, mask)
-            else:
-                hints = torch.tensor([i % 2 == 0 for i in range(len(turns))])  # half the turns get a hint
-                adv, _ = combine(a_rl, torch.ones(len(turns), dtype=torch.bool), teacher, old, hints, mask,
-                                 w_rl=1.0, w_opd=0.1)
-        policy_update(model, opt, turns, adv, tok.pad_token_id)
+        policy.version = learner.step  # on-policy: π_old is the sampler's own log-probs (no TIS)
+        episodes = collect_episodes(vec, policy, seeds=[seed * 1000 + step] * 8)
+        turns = [t for ep in episodes for t in ep]
+        curve.append(sum(t.reward for t in turns) / len(turns))
+        if mode == "binary_rl":  # GRPO within the prompt's group, through the driver's own train_step
+            samples, _ = score_episodes(episodes, "binary_rl", group_norm=True)
+            if samples:
+                learner.train_step(samples)
+            continue
+        scored, _ = score_episodes(episodes, "binary_rl", group_norm=True)
+        a_rl = {id(s.turn): s.a_rl for s in scored}
+        samples = [TrainSample(t, a_rl.get(id(t), 0.0), id(t) in a_rl, True) for t in turns]
+        inputs, _ = learner.prepare(samples)
+        teacher, old, mask = _oracle_teacher(policy.tokenizer, inputs), inputs["sampling_per_token_logps"], \
+            inputs["loss_mask"]
+        if mode == "opd":
+            inputs["advantages"] = adv_fns.opd(teacher, old, mask)
+        else:  # half the turns get a hint
+            hints = torch.tensor([i % 2 == 0 for i in range(len(turns))])
+            has_score = torch.tensor([s.has_score for s in samples])
+            a = torch.tensor([s.a_rl for s in samples])
+            inputs["advantages"], _ = adv_fns.combine(a, has_score, teacher, old, hints, mask, w_rl=1.0, w_opd=0.1)
+        learner.model.train()
+        learner.optimizer.zero_grad()
+        loss, _ = learner.loss(inputs, 0, len(samples))
+        loss.backward()
+        learner.optimizer.step()
+        learner.model.eval()
     vec.close()
     return sum(curve[:5]) / 5, sum(curve[-5:]) / 5
 
@@ -74,3 +90,49 @@ def test_each_mode_learns_on_three_seeds(tmp_path, mode):
     results = [_run(seed, 40, tmp_path / str(seed), mode) for seed in (0, 1, 2)]
     for before, after in results:
         assert after > before + 0.3, results  # rewards live in [-1, 1]
+
+
+def _kl_to_reference(learner, samples) -> float:
+    from claw_trainer import core
+    from claw_trainer.losses import k3_kl, masked_mean
+
+    prompts = [list(s.turn.prompt_ids) for s in samples]
+    comps = [list(s.turn.completion_ids) for s in samples]
+    pad = learner.tokenizer.pad_token_id
+    ref, ctx = learner.models.frozen()
+    with ctx:
+        ref_logp = core.completion_logprobs(ref, prompts, comps, pad)["logp"]
+    logp = core.completion_logprobs(learner.model, prompts, comps, pad)["logp"]
+    mask = core.pad_rows([[1] * len(c) for c in comps], 0)
+    return masked_mean(k3_kl(logp, ref_logp), mask).item()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beta_pulls_the_policy_back_toward_the_reference(tmp_path, seed):
+    """A policy pushed away from its reference, trained with zero advantages and beta > 0, moves back: the k3 KL
+    to the (frozen) reference falls step after step. With beta = 0 the same steps leave it where it was."""
+    from claw_trainer.credit import TrainSample
+    from claw_trainer.rollout import collect_episodes
+    from claw_trainer.toy import DigitsEnv
+
+    kls = {}
+    for beta in (0.0, 1.0):
+        learner, policy = _setup(seed, tmp_path / f"b{beta}", loss="binary_rl", beta=beta or 1e-9)
+        learner.method.beta = beta or 1e-9  # a reference exists in both runs; only the pull differs
+        vec = ClawVectorEnv([DigitsEnv for _ in range(4)])
+        turns = [t for ep in collect_episodes(vec, policy, seeds=[seed] * 4) for t in ep]
+        vec.close()
+        with torch.no_grad():  # push the policy away from its reference
+            g = torch.Generator().manual_seed(seed)
+            for p in learner.model.parameters():
+                p.add_(0.05 * torch.randn(p.shape, generator=g))
+        samples = [TrainSample(t, 0.0, False, False) for t in turns]
+        before = _kl_to_reference(learner, samples)
+        learner.method.beta = beta
+        for _ in range(15):
+            learner.train_step(samples)
+        kls[beta] = (before, _kl_to_reference(learner, samples))
+    (b0, a0), (b1, a1) = kls[0.0], kls[1.0]
+    assert b1 > 0.01 and b0 > 0.01, kls  # the push really moved the policy
+    assert a1 < 0.5 * b1, kls  # beta pulled it back
+    assert a0 == pytest.approx(b0, rel=0.05), kls  # zero advantages and no beta: nothing moves

@@ -38,25 +38,44 @@ def test_sampler_logprobs_are_the_policy_logprobs(policy):
 
 
 @needs_local
-def test_collect_records_turns_from_concurrent_envs(policy):
-    from claw_trainer.rollout import collect
+def test_collect_episodes_records_turns_from_concurrent_envs(policy):
+    from claw_trainer.rollout import collect_episodes
 
     vec = ClawVectorEnv([lambda: ToolCallEnv(tasks="generated", difficulty=1, max_steps=2) for _ in range(2)])
-    turns = collect(vec, policy, num_turns=7, env_id="claw/ToolCall-v0", seed=0)
+    episodes = collect_episodes(vec, policy, seeds=[0, 0], env_id="claw/ToolCall-v0")
     vec.close()
-    assert len(turns) == 7
-    for t in turns:
-        assert t.policy_version == 3 and t.env_id == "claw/ToolCall-v0" and t.task_id.startswith("gen-d1-")
-        assert len(t.completion_ids) == len(t.logprobs) and t.prompt_ids and t.next_state is not None
-        assert t.action == policy.tokenizer.decode(list(t.completion_ids), skip_special_tokens=True)
-        assert "outcome" in t.reward_channels
-    # each episode's steps count 0, 1, ...; an episode ends with done=True and a ±1 outcome
-    by_ep: dict = {}
-    for t in turns:
-        by_ep.setdefault(t.episode, []).append(t)
-    for ts in by_ep.values():
-        assert [t.step for t in ts] == list(range(len(ts)))
-        assert all(not t.done for t in ts[:-1])
-    finished = [ts[-1] for ts in by_ep.values() if ts[-1].done]
-    assert finished and all(t.reward in (-1.0, 1.0) for t in finished)
-    assert turns[0].to_json()["next_state"]["kind"] == "tool"
+    assert len(episodes) == 2 and all(episodes)
+    assert episodes[0][0].task_id == episodes[1][0].task_id  # same seed, same task: one GRPO group
+    for ep in episodes:
+        assert [t.step for t in ep] == list(range(len(ep)))
+        assert all(not t.done for t in ep[:-1]) and ep[-1].done
+        assert ep[-1].reward in (-1.0, 1.0) and ep[-1].error is None
+        for t in ep:
+            assert t.policy_version == 3 and t.env_id == "claw/ToolCall-v0" and t.task_id.startswith("gen-d1-")
+            assert len(t.completion_ids) == len(t.logprobs) and t.prompt_ids and t.next_state is not None
+            assert t.action == policy.tokenizer.decode(list(t.completion_ids), skip_special_tokens=True)
+            assert "outcome" in t.reward_channels
+    assert episodes[0][0].to_json()["next_state"]["kind"] == "tool"
+
+
+def test_policy_stops_on_every_eos_id_of_the_generation_config(policy):
+    """Qwen-style models list several EOS ids in generation_config: sampling stops at the first one of them
+    and nothing after it (padding) is recorded as a completion token."""
+    tok, model = policy.tokenizer, policy.model
+    obs = [[{"role": "user", "content": "Count: 1 2 3"}]]
+    torch.manual_seed(1)
+    first = policy.sample(obs)[0]
+    assert len(first.completion_ids) >= 2
+    second_id = first.completion_ids[0]  # make the first sampled token an extra EOS id
+    old = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = [tok.eos_token_id, second_id]
+    try:
+        from claw_trainer.policy import HFPolicy
+
+        p2 = HFPolicy(model, tok, max_new_tokens=12)
+        assert second_id in p2.stop_ids and tok.eos_token_id in p2.stop_ids
+        torch.manual_seed(1)
+        s = p2.sample(obs)[0]
+    finally:
+        model.generation_config.eos_token_id = old
+    assert s.completion_ids == (second_id,) and s.finish_reason == "stop" and len(s.logprobs) == 1

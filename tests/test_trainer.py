@@ -34,7 +34,7 @@ def _trainer(tmp_path, model, tok, loss="binary_rl", steps=4, hint=None, tempera
 
     cfg = RunConfig()
     cfg.train.steps, cfg.train.batch_size, cfg.train.micro_batch_size = steps, 8, 4
-    cfg.train.lr, cfg.train.max_new_tokens, cfg.train.tensorboard, cfg.train.temperature = lr, 8, False, temperature
+    cfg.train.lr, cfg.train.max_new_tokens, cfg.train.report_to, cfg.train.temperature = lr, 8, [], temperature
     cfg.train.save_every = 2
     cfg.method.loss = loss
     for k, v in method.items():
@@ -239,7 +239,7 @@ def test_vllm_colocate_rollouts_are_token_exact(tmp_path):
 
     model, tok = _tiny(tmp_path)
     cfg = RunConfig()
-    cfg.train.steps, cfg.train.batch_size, cfg.train.micro_batch_size, cfg.train.tensorboard = 1, 8, 4, False
+    cfg.train.steps, cfg.train.batch_size, cfg.train.micro_batch_size, cfg.train.report_to = 1, 8, 4, []
     cfg.train.vllm, cfg.method.loss = "colocate", "binary_rl"
     args = grpo_args(cfg, tmp_path / "out")
     args.vllm_gpu_memory_utilization = 0.2

@@ -1,8 +1,9 @@
 """A transformers policy: batched ``generate`` on chat observations, CPU by default.
 
 Each sample keeps what the trainer needs, captured at sampling time: the prompt token ids (the chat template
-applied to the observation), the completion token ids (up to and including the end-of-turn token when one
-was sampled) and the log-probability of every completion token under the sampling distribution. With
+applied to the observation), the completion token ids (up to and including the first end-of-sequence token
+sampled — any of ``generation_config.eos_token_id``, not only the tokenizer's) and the log-probability of
+every completion token under the sampling distribution. With
 ``temperature=1`` and no top-k/top-p these are the policy's own log-probs (tests check this against a
 teacher-forced forward pass).
 """
@@ -31,6 +32,18 @@ def chat_prompt_ids(tokenizer: Any, messages: list[dict[str, Any]], tools: list[
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every end-of-sequence id: ``generation_config.eos_token_id`` (often several, e.g. Qwen's
+    ``<|im_end|>`` and ``<|endoftext|>``) plus the tokenizer's ``eos_token_id``."""
+    ids: list[int] = []
+    gen = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for v in (gen, tokenizer.eos_token_id):
+        for i in (v if isinstance(v, list | tuple) else [v]):
+            if i is not None and int(i) not in ids:
+                ids.append(int(i))
+    return ids
+
+
 class HFPolicy:
     """Sample completions for a batch of chat observations with a transformers causal LM."""
 
@@ -42,6 +55,7 @@ class HFPolicy:
         self.version = version
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
+        self.stop_ids = stop_token_ids(model, tokenizer)
 
     def prompt_ids(self, messages: list[dict[str, Any]], tools: list[dict] | None = None) -> list[int]:
         return chat_prompt_ids(self.tokenizer, messages, tools if tools is not None else self.tools)
@@ -66,15 +80,16 @@ class HFPolicy:
                                       max_new_tokens=self.max_new_tokens, do_sample=sample,
                                       temperature=self.temperature if sample else None,
                                       top_p=self.top_p if sample else None, top_k=0 if sample else None,
-                                      output_scores=True, return_dict_in_generate=True, pad_token_id=pad)
+                                      output_scores=True, return_dict_in_generate=True, pad_token_id=pad,
+                                      eos_token_id=self.stop_ids)
         logp = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (B, T, V)
-        eos = self.tokenizer.eos_token_id
         samples = []
         for i, p in enumerate(prompts):
             toks = out.sequences[i, width:].tolist()
             finish = "length"
-            if eos in toks:
-                toks, finish = toks[:toks.index(eos) + 1], "stop"
+            end = next((k for k, t in enumerate(toks) if t in self.stop_ids), None)
+            if end is not None:  # keep the end-of-turn token (it is trained on), drop the padding after it
+                toks, finish = toks[:end + 1], "stop"
             lps = tuple(float(logp[i, t, tok]) for t, tok in enumerate(toks))
             text = self.tokenizer.decode(toks, skip_special_tokens=True)
             samples.append(Sample(tuple(p), tuple(toks), lps, text, finish))

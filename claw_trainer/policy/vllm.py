@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from claw_trainer.policy.hf import Sample, chat_prompt_ids
+from claw_trainer.policy.hf import Sample, chat_prompt_ids, stop_token_ids
 
 
 class VLLMPolicy:
@@ -33,10 +33,10 @@ class VLLMPolicy:
             gen.sync_weights()
             self._synced_step = step
         _, completions, logprobs, _ = gen.generate(prompts=prompts, images=None, num_generations=1)
-        eos = self.tokenizer.eos_token_id
+        stops = set(stop_token_ids(self.trainer.model, self.tokenizer))
         out = []
         for p, c, lp in zip(prompts, completions, logprobs, strict=True):
-            finish = "stop" if c and c[-1] == eos else "length"
+            finish = "stop" if c and c[-1] in stops else "length"
             out.append(Sample(tuple(p), tuple(c), tuple(float(x[0]) for x in lp),
                               self.tokenizer.decode(c, skip_special_tokens=True), finish))
         return out
