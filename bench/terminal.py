@@ -2,17 +2,22 @@
 
 * reset latency (p50/p95) of a built-in task (fresh sandbox state + task set-up);
 * per-step overhead: env.step of a command vs ``subprocess.run(["bash", "-c", cmd])`` of the same command;
-* throughput of the thread vector env with 1, 8, 32 and 64 concurrent envs (steps/s, errors).
+* throughput of the thread vector env with 1, 8, 32 and 64 concurrent envs (steps/s, errors);
+* the sandbox's security cost: reset and step p50 with the seccomp filter on vs off, in both modes (as this
+  user and, when run as root, again as uid 65534 through ``setpriv``), interleaved in one run.
 
-Usage: python bench/terminal.py [--quick]   (results also written to bench/results/terminal.json)
+Usage: python bench/terminal.py [--quick] [--security-only]   (results also in bench/results/terminal.json)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,12 +32,76 @@ TASK = Task(id="bench", instruction="benchmark", setup="mkdir -p /app/data && ec
             checks=(Check("ok", "true"),), solution="true")
 
 
+def security_cost(n: int) -> dict:
+    """Reset and step p50 (ms) with seccomp off and on, interleaved, as the current user."""
+    envs = {on: TerminalEnv(tasks=[TASK], sandbox={"seccomp": on}, max_steps=10**6) for on in (False, True)}
+    resets: dict[bool, list[float]] = {False: [], True: []}
+    steps: dict[bool, list[float]] = {False: [], True: []}
+    action = f"```bash\n{CMD}\n```"
+    for on in envs:
+        envs[on].reset(seed=0)
+    for i in range(n):
+        for on in ((False, True) if i % 2 else (True, False)):
+            if i % 10 == 0:
+                resets[on] += timed(lambda e=envs[on]: e.reset(seed=0), 1)
+            steps[on] += timed(lambda e=envs[on]: e.step(action), 1)
+    for e in envs.values():
+        e.close()
+    out = {"uid": os.getuid()}
+    for on in (False, True):
+        key = "seccomp_on" if on else "seccomp_off"
+        out[key] = {"reset_p50": pct(resets[on], 50), "step_p50": pct(steps[on], 50), "resets": len(resets[on]),
+                    "steps": len(steps[on])}
+    for k in ("reset_p50", "step_p50"):
+        out[f"{k}_ratio_on_off"] = out["seccomp_on"][k] / out["seccomp_off"][k]
+        out[f"{k}_delta_ms"] = out["seccomp_on"][k] - out["seccomp_off"][k]
+    return out
+
+
+def security_cost_unprivileged(n: int) -> dict | None:
+    """``security_cost`` again as uid 65534 (only when run as root with setpriv available)."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="claw-bench-") as d:
+        os.chmod(d, 0o777)
+        out = Path(d) / "u.json"
+        code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r}); "
+                f"from bench.terminal import security_cost; json.dump(security_cost({n}), open({str(out)!r}, 'w'))")
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                            code], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": d,
+                                        "PYTHONDONTWRITEBYTECODE": "1"}, capture_output=True, text=True)
+        if r.returncode != 0 or not out.exists():
+            return {"error": r.stderr.strip()[-500:]}
+        return json.loads(out.read_text())
+
+
+def print_security(rows: dict) -> None:
+    print("| mode | seccomp | reset p50 ms | step p50 ms |\n|---|---|---|---|")
+    for mode, r in rows.items():
+        if not r or "error" in r:
+            print(f"| {mode} | - | {r.get('error', 'not run') if r else 'not run (needs root + setpriv)'} | |")
+            continue
+        for key in ("seccomp_off", "seccomp_on"):
+            print(f"| {mode} (uid {r['uid']}) | {key.split('_')[1]} | {r[key]['reset_p50']:.2f} | "
+                  f"{r[key]['step_p50']:.2f} |")
+        print(f"| {mode} | on/off ratio | {r['reset_p50_ratio_on_off']:.2f}x ({r['reset_p50_delta_ms']:+.2f} ms) | "
+              f"{r['step_p50_ratio_on_off']:.2f}x ({r['step_p50_delta_ms']:+.2f} ms) |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--security-only", action="store_true", help="only the seccomp on/off comparison")
     args = ap.parse_args()
     n = 30 if args.quick else 200
     res: dict = {}
+    mode = "root" if os.geteuid() == 0 else "unprivileged"
+    res["security"] = {mode: security_cost(n), "unprivileged" if mode == "root" else "root (not run)":
+                       security_cost_unprivileged(n)}
+    if args.security_only:
+        print("## sandbox security cost (seccomp on vs off), one run\n")
+        print_security(res["security"])
+        return
 
     env = TerminalEnv(tasks=[TASK])
     env.reset(seed=0)
@@ -81,6 +150,8 @@ def main() -> None:
     print("| concurrent envs | steps/s | vector reset s | errors |\n|---|---|---|---|")
     for row in res["throughput"]:
         print(f"| {row['envs']} | {row['steps_per_s']:.0f} | {row['vector_reset_s']:.2f} | {row['errors']} |")
+    print("\n## sandbox security cost (seccomp on vs off)\n")
+    print_security(res["security"])
     out = Path(__file__).parent / "results" / "terminal.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
