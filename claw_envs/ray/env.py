@@ -5,8 +5,9 @@ exceeds ``step_timeout`` seconds, ``step`` does not raise. It returns the episod
 reward 0, ``terminated=False``, ``truncated=True`` and ``info`` holding ``env_lost=True``, ``error`` (the
 reason) and a ``next_state`` with ``done_reason="env_lost"`` — a lost episode, which trainers must drop
 rather than score (its reward is not an outcome). The dead or late actor is killed and a replacement is
-started at once (Ray places it on a live node); the next ``reset`` uses it. ``reset`` itself retries once
-on a fresh actor. Exceptions raised by the env's own code inside the actor propagate as in-process.
+started at once (Ray places it on a live node); the next ``reset`` uses it. ``reset`` itself retries on a
+fresh actor (``reset_attempts`` in all). Exceptions raised by the env's own code inside the actor propagate
+as they do in-process.
 """
 
 from __future__ import annotations
@@ -37,13 +38,13 @@ class RayEnv(gym.Env):
     def __init__(self, env_id: str | None = None, env_kwargs: dict[str, Any] | None = None, *,
                  make: Callable[[], Any] | None = None, step_timeout: float = 120.0, reset_timeout: float = 600.0,
                  actor_options: dict[str, Any] | None = None, actor: Any = None,
-                 described: dict[str, Any] | None = None):
+                 described: dict[str, Any] | None = None, reset_attempts: int = 3):
         if make is None and env_id is None:
             raise ValueError("RayEnv needs env_id or make")
         self.make = make or EnvFactory(env_id, dict(env_kwargs or {}))
         self.env_id = env_id or getattr(self.make, "env_id", "")
         self.step_timeout, self.reset_timeout = step_timeout, reset_timeout
-        self.actor_options = actor_options
+        self.actor_options, self.reset_attempts = actor_options, max(1, reset_attempts)
         self.actor = actor if actor is not None else start_actor(self.make, actor_options)
         d = described or self._get(self.actor.describe.remote(), reset_timeout, "starting the env actor")
         self.observation_space, self.action_space = d["observation_space"], d["action_space"]
@@ -77,12 +78,14 @@ class RayEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        try:
-            obs, info = self._get(self.actor.reset.remote(seed, options), self.reset_timeout, "resetting")
-        except RemoteError:
-            self.replace_actor()
-            obs, info = self._get(self.actor.reset.remote(seed, options), self.reset_timeout,
-                                  "resetting (on a replacement actor)")
+        for attempt in range(self.reset_attempts):
+            try:
+                obs, info = self._get(self.actor.reset.remote(seed, options), self.reset_timeout, "resetting")
+                break
+            except RemoteError:
+                if attempt == self.reset_attempts - 1:
+                    raise
+                self.replace_actor()  # e.g. placed on a node that was dying
         self.messages, self.task_id = list(obs), info.get("task_id") or info.get("instance_id")
         return obs, info
 

@@ -1,0 +1,123 @@
+"""Claw envs as Ray actors on a real 2-node local Ray cluster bound to 127.0.0.1 (real sandboxes inside)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep Ray's addresses on loopback (see connect)
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import claw_envs  # noqa: E402,F401
+from claw_envs.core.errors import RemoteError  # noqa: E402
+from tests.conftest import needs_local  # noqa: E402
+
+ray = pytest.importorskip("ray", reason="Ray hosting needs the [ray] extra (pip install ray)")
+pytestmark = [needs_local, pytest.mark.slow]
+ACTOR = {"num_cpus": 0.25}  # 8 actors fit on one 2-CPU node once the other is gone
+CALL = '<tool_call>{{"name": "python", "arguments": {{"code": "import time; time.sleep({s}); print(7*6)"}}}}</tool_call>'
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "node_ip_address": "127.0.0.1",
+                                                      "include_dashboard": False})
+    worker = c.add_node(num_cpus=2, node_ip_address="127.0.0.1")
+    ray.init(address=c.address, _node_ip_address="127.0.0.1")
+    try:
+        yield c, worker
+    finally:
+        ray.shutdown()
+        c.shutdown()
+
+
+def test_ray_listens_on_loopback_only(cluster):
+    import psutil
+
+    pids = {p.pid for p in psutil.process_iter(["name", "cmdline"])
+            if any("ray" in part for part in (p.info["cmdline"] or [])[:2])}
+    addrs = {c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN" and c.pid in pids}
+    assert addrs and addrs <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, addrs
+
+
+def test_pool_acquire_release_and_step_deadline(cluster):
+    from claw_envs.ray import RayEnvPool
+
+    pool = RayEnvPool("claw/ToolCall-v0", 2, name="claw-test-pool", step_timeout=60, actor_options=ACTOR)
+    try:
+        other = RayEnvPool.connect("claw-test-pool")  # a second driver's view of the same pool
+        a, b = pool.acquire(timeout=60), other.acquire(timeout=60)
+        assert other.stats() == {"size": 2, "free": 0, "leased": 2}
+        with pytest.raises(RemoteError, match="no env free"):
+            pool.acquire(timeout=0.5)
+        obs, info = a.reset(seed=0)
+        assert obs[0]["role"] == "user" and info["task_id"]
+        _, r, te, tr, info = a.step(CALL.format(s=0))
+        assert info["next_state"].text.strip() == "42" and not (te or tr)
+        b.step_timeout = 2.0  # a step past the deadline: truncated, reported, actor replaced
+        b.reset(seed=1)
+        old = b.actor
+        _, r, te, tr, info = b.step(CALL.format(s=30))
+        assert tr and not te and r == 0.0 and info["env_lost"] and "deadline" in info["error"]
+        assert info["next_state"].done_reason == "env_lost" and b.actor is not old
+        assert b.reset(seed=1)[1]["task_id"]  # the replacement works
+        pool.release(a)
+        other.release(b)
+        assert pool.stats() == {"size": 2, "free": 2, "leased": 0}
+        with pool.lease(timeout=60) as env:
+            assert env.reset(seed=2)[0]
+    finally:
+        pool.shutdown()
+
+
+def test_node_killed_mid_rollout_truncates_and_replaces(cluster):
+    from claw_envs.ray import make_ray_vector
+
+    c, worker = cluster
+    vec = make_ray_vector("claw/ToolCall-v0", 8, env_kwargs={"answer_tool": "final_answer"}, step_timeout=120,
+                          actor_options=ACTOR)
+    try:
+        nodes = [e.node_id() for e in vec.envs]
+        doomed_node = worker.node_id
+        doomed = [i for i, n in enumerate(nodes) if n == doomed_node]
+        assert 0 < len(doomed) < 8, nodes  # spread over both nodes
+        seeds = [i // 2 for i in range(8)]
+        golds = []
+        for s in seeds:
+            probe = gym.make("claw/ToolCall-v0")
+            probe.reset(seed=s)
+            golds.append(probe.unwrapped.task.answer)
+            probe.close()
+        obs, infos = vec.reset(seed=seeds)
+        lost, outcome = np.zeros(8, dtype=bool), np.full(8, np.nan)
+        done = np.zeros(8, dtype=bool)
+        step = 0
+        while not done.all():
+            if step == 1:
+                c.remove_node(worker, allow_graceful=False)  # raylet and its workers die mid-rollout
+                time.sleep(2)
+            actions = [CALL.format(s=1) if step < 3 else f"\\boxed{{{golds[i]}}}" for i in range(8)]
+            obs, rewards, terms, truncs, infos = vec.step(actions)
+            for i in np.flatnonzero(~done & (terms | truncs)):
+                is_lost = bool(infos.get("env_lost", np.zeros(8))[i]) if "env_lost" in infos else False
+                lost[i], outcome[i], done[i] = is_lost, rewards[i], True
+                if is_lost:
+                    assert truncs[i] and not terms[i] and rewards[i] == 0.0
+                    assert "actor died" in infos["error"][i] and infos["next_state"][i].done_reason == "env_lost"
+            step += 1
+        assert sorted(np.flatnonzero(lost)) == doomed  # exactly the episodes on the killed node were lost
+        assert all(outcome[i] == 1.0 for i in range(8) if not lost[i])  # the others finished and were scored
+        # the lost slots got replacement actors on the surviving node: the next round runs on all 8
+        obs, infos = vec.reset(seed=seeds)
+        assert all(o[0]["role"] == "user" for o in obs)
+        assert {e.node_id() for e in vec.envs} == {c.head_node.node_id}
+        assert sum(e.lost_episodes for e in vec.envs) == len(doomed)
+        # a replacement started before Ray marked the node dead may land there and die: reset retries it
+        assert sum(e.replaced_actors for e in vec.envs) >= len(doomed)
+    finally:
+        vec.close()
