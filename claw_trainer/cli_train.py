@@ -46,9 +46,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         summary = train(cfg, resume=args.resume, console=console)
     console.print(f"done: {summary['steps']} steps in {summary['wall_s']:.0f} s; report: {summary['report']}")
+    if summary.get("heldout"):
+        _print_heldout(summary["heldout"])
     if args.json:
         print(json.dumps(summary))
     return 0
+
+
+def _print_heldout(h: dict) -> None:
+    table = Table("model", "sampling seed", f"mean {h['metric']}", "95% CI", title=f"held-out evaluation · "
+                  f"{h['episodes']} episodes not used in training")
+    for key in ("before", "noise", "after"):
+        if key in h:
+            e = h[key]
+            table.add_row(e["label"], str(e["sample_seed"]), f"{e['mean']:.3f}",
+                          f"{e['ci95'][0]:.3f}–{e['ci95'][1]:.3f}")
+    console.print(table)
+    console.print(("[bold green]" if h["verdict"]["exceeds_noise"] else "[bold yellow]") + h["verdict"]["sentence"])
 
 
 def _policy(args: argparse.Namespace, cfg):

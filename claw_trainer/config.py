@@ -83,12 +83,25 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Held-out evaluation before and after ``claw train`` (:mod:`claw_trainer.heldout`)."""
+
+    episodes: int = 0  # held-out episodes scored before and after training (0 = no evaluation)
+    metric: str = "return"  # return (sum of the env's rewards) | success (return > 0); never a PRM judge
+    kwargs: dict[str, Any] = field(default_factory=dict)  # env kwargs for evaluation, over env.kwargs
+    seed: int = 1_000_000_000  # held-out episodes are reset with seeds seed, seed+1, ... (not training's)
+    sample_seed: int = 0  # torch RNG seed for sampling; the noise baseline uses sample_seed + 1
+    noise: bool = True  # also re-evaluate the starting model with another sampling seed (the noise band)
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> RunConfig:
         if self.method.loss not in LOSSES:
@@ -105,6 +118,10 @@ class RunConfig:
         if self.method.loss in ("opd", "topk_opd") and self.judge.hint == "none":
             raise ConfigError(f"method.loss={self.method.loss} learns from hints: set judge.hint "
                               "(rules, hf:<model> or an http URL)")
+        if self.eval.metric not in ("return", "success"):
+            raise ConfigError(f"eval.metric must be 'return' or 'success'; got {self.eval.metric!r}")
+        if self.eval.episodes < 0:
+            raise ConfigError(f"eval.episodes must be >= 0 (0 = no held-out evaluation); got {self.eval.episodes}")
         if self.method.loss == "step_wise" and self.judge.backend == "none":
             raise ConfigError("method.loss=step_wise needs PRM step scores: set judge.backend")
         return self

@@ -24,7 +24,8 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return [r for r in rows if "step" in r]
 
 
-def plot_rewards(rows: list[dict[str, Any]], out: Path) -> Path | None:
+def plot_rewards(rows: list[dict[str, Any]], out: Path, heldout: dict[str, Any] | None = None) -> Path | None:
+    """Training reward per step; with ``heldout``, the held-out before/after means (95 % CI bars) too."""
     pts = [(r["step"], r["reward"]) for r in rows if r.get("reward") is not None]
     if not pts:
         return None
@@ -39,6 +40,12 @@ def plot_rewards(rows: list[dict[str, Any]], out: Path) -> Path | None:
     succ = [(r["step"], r["success"]) for r in rows if r.get("success") is not None]
     if succ:
         ax.plot(*zip(*succ, strict=True), marker=".", lw=1, ls="--", label="success rate")
+    if heldout and "after" in heldout:
+        last = max(x for x, _ in pts)
+        for x, key, colour in ((0, "before", "tab:gray"), (last, "after", "tab:green")):
+            m, (lo, hi) = heldout[key]["mean"], heldout[key]["ci95"]
+            ax.errorbar([x], [m], yerr=[[m - lo], [hi - m]], fmt="s", color=colour, capsize=4,
+                        label=f"held-out {key} ({heldout['metric']})")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("reward")
     ax.grid(alpha=0.3)
@@ -51,7 +58,8 @@ def plot_rewards(rows: list[dict[str, Any]], out: Path) -> Path | None:
 
 def write_report(output_dir: Path, cfg: Any, summary: dict[str, Any]) -> Path:
     rows = read_metrics(output_dir / "metrics.jsonl")
-    png = plot_rewards(rows, output_dir / "reward_curve.png")
+    heldout = summary.get("heldout")
+    png = plot_rewards(rows, output_dir / "reward_curve.png", heldout)
     c = cfg.to_dict()
     lines = [f"# claw-gym training run: {output_dir.name}", "",
              f"- model: `{c['model']['name']}`" + (f" (LoRA r={c['model']['lora_r']})" if c['model']['lora_r'] else ""),
@@ -64,12 +72,14 @@ def write_report(output_dir: Path, cfg: Any, summary: dict[str, Any]) -> Path:
              + (f", resumed from `{summary['resumed_from']}`" if summary.get("resumed_from") else ""),
              f"- samples trained on: {summary.get('consumed_samples')}, still queued: {summary.get('pending_samples')}",
              ""]
+    if heldout and "after" in heldout:
+        lines += heldout_section(heldout)
     if png:
         lines += ["![reward curve](reward_curve.png)", ""]
     if rows:
         rewards = [r["reward"] for r in rows if r.get("reward") is not None]
         first, last = (rewards[0], rewards[-1]) if rewards else (None, None)
-        if first is not None and last is not None:
+        if first is not None and last is not None and not heldout:
             lines += [f"Mean episode return went from {first:+.3f} (first round) to {last:+.3f} (last round); "
                       "with few steps and small batches this is noisy — read it as the loop working, "
                       "not as a measured improvement.", ""]
@@ -83,3 +93,19 @@ def write_report(output_dir: Path, cfg: Any, summary: dict[str, Any]) -> Path:
     path = output_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def heldout_section(h: dict[str, Any]) -> list[str]:
+    """Markdown lines: the held-out table (before, noise baseline, after) and the computed verdict."""
+    lines = ["## Held-out evaluation", "",
+             f"{h['episodes']} held-out episodes (reset seeds disjoint from training; "
+             f"{h.get('train_overlap', 0)} of them share a task id with a training sample), scored by the env's "
+             f"`{h['metric']}` with env kwargs `{h.get('env_kwargs', {})}`, no judge. 95% CIs: bootstrap over episodes.",
+             "", "| model | sampling seed | mean | 95% CI | eval s |", "|---|---|---|---|---|"]
+    for key in ("before", "noise", "after"):
+        if key in h:
+            e = h[key]
+            lines.append(f"| {e['label']} | {e['sample_seed']} | {e['mean']:.3f} | {e['ci95'][0]:.3f}–"
+                         f"{e['ci95'][1]:.3f} | {e['wall_s']:.0f} |")
+    lines += ["", f"**{h['verdict']['sentence']}**", ""]
+    return lines

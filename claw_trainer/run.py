@@ -133,7 +133,13 @@ def train(cfg: RunConfig, resume: bool = False, console: Any = None) -> dict[str
     progress = ClawProgress(out / "metrics.jsonl", console=console)
     t0 = time.time()
     trainer = build_trainer(cfg, out, callbacks=[progress])
+    heldout = None
     try:
+        if cfg.eval.episodes:  # the starting weights: a checkpoint is only loaded inside trainer.train()
+            from claw_trainer.heldout import HeldOutRun
+
+            heldout = HeldOutRun(cfg, out, log=console.print if console is not None else print)
+            heldout.before(trainer.model, trainer.processing_class)
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         trainer.save_model(str(out / "final"))
         trainer.processing_class.save_pretrained(str(out / "final"))
@@ -143,6 +149,11 @@ def train(cfg: RunConfig, resume: bool = False, console: Any = None) -> dict[str
     summary = {"output_dir": str(out), "steps": trainer.state.global_step, "wall_s": time.time() - t0,
                "resumed_from": str(ckpt) if ckpt else None, "pending_samples": len(trainer.buffer),
                "consumed_samples": trainer.buffer.consumed}
+    if heldout is not None:
+        from claw_trainer.heldout import journal_task_ids
+
+        summary["heldout"] = heldout.after(trainer.model, trainer.processing_class, journal_task_ids(out / "turns.jsonl"))
+        summary["wall_s"] = time.time() - t0
     summary["report"] = str(write_report(out, cfg, summary))
     return summary
 

@@ -28,6 +28,18 @@ INSTRUCTIONS = ("\n\nYou can call these tools: {tools}. Call a tool with <tool_c
                 "\"arguments\": {{...}}}}</tool_call>. When you know the answer, reply with it in \\boxed{{...}}.")
 
 
+# A system prompt with one worked example of each action format (``system_prompt="example"``): small models
+# (SmolLM2-135M) follow a shown format far more often than a described one.
+WORKED_EXAMPLE = (
+    "You solve problems. Either call a tool, or give the final answer as \\boxed{number}.\n\n"
+    "Example.\nUser: Sam has 4 apples, buys 3 more and gives away 2. How many apples are left?\n"
+    "Assistant: 4 + 3 - 2 = 5. The answer is \\boxed{5}.\n\n"
+    "Example with a tool.\nUser: What is 37 * 41?\n"
+    "Assistant: <tool_call>{\"name\": \"python\", \"arguments\": {\"code\": \"print(37 * 41)\"}}</tool_call>\n"
+    "Tool: 1517\nAssistant: The answer is \\boxed{1517}.")
+SYSTEM_PROMPTS = {"example": WORKED_EXAMPLE}
+
+
 def shaped_wrong_reward(n_tool_calls: int) -> float:
     """OpenClaw-RL's tool-use shaping for a wrong answer: min(−0.6, −1 + (n_tool_calls − 2)·0.05)."""
     return min(-0.6, -1.0 + (n_tool_calls - 2) * 0.05)
@@ -46,6 +58,8 @@ class ToolCallEnv(ClawEnv):
         max_parse_errors: malformed calls (bad JSON, unknown tool, bad arguments) that end the episode (3).
         shaping: OpenClaw-RL's tool-use shaping of wrong answers instead of a flat −1.
         tool_timeout: seconds per python/bash call.
+        system_prompt: a system message put before the task: the text itself, or ``"example"`` for the
+            built-in one with a worked example of a ``\\boxed{}`` answer and of a tool call (``WORKED_EXAMPLE``).
 
     Reward: +1 for a verified answer, −1 otherwise (or the shaped value), given when the episode ends; 0 before.
     """
@@ -56,8 +70,9 @@ class ToolCallEnv(ClawEnv):
                  tools: list[Tool | Callable] | None = None, answer_tool: str | None = None, max_steps: int = 16,
                  max_parse_errors: int = 3, shaping: bool = False, tool_timeout: float = 10.0,
                  backend: str = "local", sandbox: SandboxConfig | dict | None = None,
-                 db: str | Path | None = None, render_mode: str | None = None):
+                 db: str | Path | None = None, system_prompt: str | None = None, render_mode: str | None = None):
         super().__init__(render_mode=render_mode)
+        self.system_prompt = SYSTEM_PROMPTS.get(system_prompt, system_prompt) if system_prompt else None
         self.generated = tasks == "generated"
         if self.generated:
             self.tasks: list[ToolTask] = []
@@ -135,7 +150,8 @@ class ToolCallEnv(ClawEnv):
         self.steps = self.parse_errors = self.n_tool_calls = 0
         self._done = False
         content = self.task.question + INSTRUCTIONS.format(tools=", ".join(f"`{t.name}`" for t in tools))
-        self.messages = [{"role": "user", "content": content}]
+        self.messages = ([{"role": "system", "content": self.system_prompt}] if self.system_prompt else [])
+        self.messages.append({"role": "user", "content": content})
         return self._observe(), {"task_id": self.task.id, "tools": self.tool_schemas()}
 
     def step(self, action: Any):
