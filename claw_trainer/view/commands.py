@@ -13,7 +13,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     from claw_trainer.view.runs import discover
     from claw_trainer.view.server import ViewServer
 
-    runs = discover(args.runs, screens=args.screens)
+    runs = discover(args.runs, screens=args.screens, model=args.model)
     server = ViewServer(runs, args.host, args.port)
     console.print(f"[bold]claw view[/bold] {len(runs)} run(s): {', '.join(r.name for r in runs)} → {server.url}")
     server.serve_forever()
@@ -42,6 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=8765)
     v.add_argument("--screens", help="GUI screenshots recorded by `claw rollout --record DIR` (default: RUN/record)")
+    v.add_argument("--model", help="tokenizer for runs without config.json: tiny, smollm2 or a model directory")
     v.set_defaults(fn=cmd_view)
     r = sub.add_parser("rollback", help="serve a kept earlier version (through the running server's admin API)")
     r.add_argument("--to", type=int, required=True, metavar="VERSION")

@@ -116,7 +116,8 @@ def _from_sqlite(path: Path) -> list[dict[str, Any]]:
 class Run:
     """One viewable run; cheap to construct, reads lazily and caches until its files change."""
 
-    def __init__(self, path: str | Path, name: str | None = None, screens: str | Path | None = None):
+    def __init__(self, path: str | Path, name: str | None = None, screens: str | Path | None = None,
+                 model: str | None = None):
         p = Path(path).expanduser().resolve()
         if not p.exists():
             raise ConfigError(f"claw view: {path} does not exist (give a run folder, a turns.jsonl or a turns.sqlite)")
@@ -134,6 +135,7 @@ class Run:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[Any, Any]] = {}
         self._tokenizer: Any = None
+        self.model = model  # tokenizer spec for runs without a config.json (e.g. `claw rollout --out` files)
 
     def _cached(self, key: str, path: Path | None, load: Any) -> Any:
         stamp = (_stamp(path), _stamp(path.with_name(path.name + "-wal")) if path else None)
@@ -196,7 +198,7 @@ class Run:
         """The run's tokenizer (from ``config.json``'s model), or None when it cannot be loaded offline."""
         if self._tokenizer is None:
             self._tokenizer = False
-            model = self.config().get("model") or {}
+            model = self.config().get("model") or ({"name": self.model} if self.model else {})
             if model.get("name"):
                 try:
                     from transformers import AutoTokenizer
@@ -253,8 +255,11 @@ class Run:
             return buf.getvalue()
 
 
-def discover(paths: list[str | Path], screens: str | Path | None = None) -> list[Run]:
-    """Runs named by ``paths``: each a run (folder or file) or a folder of run folders (e.g. ``runs/``)."""
+def discover(paths: list[str | Path], screens: str | Path | None = None, model: str | None = None) -> list[Run]:
+    """Runs named by ``paths``: each a run (folder or file) or a folder of run folders (e.g. ``runs/``).
+
+    ``model`` names the tokenizer (``tiny``, ``smollm2`` or a directory) for runs that carry no config.json.
+    """
     runs: list[Run] = []
     for path in paths:
         p = Path(path).expanduser()
@@ -264,9 +269,9 @@ def discover(paths: list[str | Path], screens: str | Path | None = None) -> list
             subs = sorted(d for d in p.iterdir() if d.is_dir() and any((d / m).is_file() for m in _MARKERS))
             if not subs:
                 raise ConfigError(f"claw view: {p} holds no run (no {', '.join(_MARKERS)} in it or its subfolders)")
-            runs += [Run(d, screens=screens) for d in subs]
+            runs += [Run(d, screens=screens, model=model) for d in subs]
         else:
-            runs.append(Run(p, screens=screens))
+            runs.append(Run(p, screens=screens, model=model))
     names: dict[str, int] = {}
     for r in runs:  # unique names for the URL
         if r.name in names:
