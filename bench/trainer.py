@@ -5,7 +5,10 @@
    its own fresh process (interleaved A B A B ...), so peak memory is that process's own; time is the
    median step, peak memory the rise of the peak RSS over the RSS before the first step.
    Targets: speed ≥ 1.0×, memory ≤ 1.0× of stock.
-2. Rollouts with a slow env (every step sleeps): ``collect_episodes`` over N sub-envs stepped concurrently
+2. Teacher/reference scoring at a 49k vocabulary (SmolLM2's) and 2k-token sequences: peak memory and time of
+   the full-logits log-prob computation (what the trainer did before :mod:`claw_trainer.core`) vs the core's
+   chunked one, each in a fresh process. Target: far less memory, same log-probs.
+3. Rollouts with a slow env (every step sleeps): ``collect_episodes`` over N sub-envs stepped concurrently
    vs one at a time. Target: ≥ 0.8·N× faster.
 
     python bench/trainer.py [--quick]
@@ -98,6 +101,68 @@ def step_worker(kind: str, model_dir: str, batch: int, prompt_len: int, comp_len
             "peak_before_mb": peak0 / 1024, "loss": float(loss)}
 
 
+def naive_logprobs(model, prompts, completions, pad_id):
+    """The pre-core computation: full fp32 (batch x length x vocab) logits, then a log-softmax per row."""
+    import torch
+
+    from claw_trainer.core import pad_rows
+
+    seqs = [list(p) + list(c) for p, c in zip(prompts, completions, strict=True)]
+    ids, attn = pad_rows(seqs, pad_id, dtype=torch.long), pad_rows([[1] * len(x) for x in seqs], 0, dtype=torch.long)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=attn).logits.float()
+        out = torch.zeros(len(seqs), max(len(c) for c in completions))
+        for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
+            lp = logits[i, len(p) - 1:len(p) - 1 + len(c)].log_softmax(-1)
+            out[i, :len(c)] = lp.gather(-1, torch.tensor(c)[:, None])[:, 0]
+    return out
+
+
+def teacher_worker(kind: str, model_dir: str, batch: int, prompt_len: int, comp_len: int) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from claw_trainer.core import completion_logprobs
+
+    torch.set_num_threads(2)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    g = torch.Generator().manual_seed(0)
+    vocab = model.config.vocab_size
+    prompts = torch.randint(3, vocab, (batch, prompt_len), generator=g).tolist()
+    comps = torch.randint(3, vocab, (batch, comp_len), generator=g).tolist()
+    rss0 = _rss_kb()
+    t0 = time.perf_counter()
+    if kind == "naive":
+        logp = naive_logprobs(model, prompts, comps, 0)
+    else:
+        logp = completion_logprobs(model, prompts, comps, 0)["logp"]
+    dt = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"s": dt, "peak_rise_mb": max(peak - rss0, 0) / 1024, "checksum": float(logp.sum())}
+
+
+def bench_teacher_memory(quick: bool) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    torch.manual_seed(0)
+    cfg = Qwen2Config(vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                      tie_word_embeddings=True)
+    model_dir = Path(tempfile.mkdtemp()) / "m"
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(model_dir)
+    batch, prompt_len, comp_len = (2, 1024, 1024)
+    res = {}
+    for kind in ("naive", "chunked"):
+        cmd = [sys.executable, __file__, "--teacher-worker", kind, str(model_dir), str(batch), str(prompt_len),
+               str(comp_len)]
+        res[kind] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+    return {"model": "Qwen2 hidden 64, 2 layers, vocab 49152 (random)", "batch": batch, "tokens_per_row":
+            prompt_len + comp_len, **{f"{k}_{m}": v[m] for k, v in res.items() for m in ("s", "peak_rise_mb")},
+            "memory_ratio": res["chunked"]["peak_rise_mb"] / max(res["naive"]["peak_rise_mb"], 1e-9),
+            "same_logprobs": abs(res["naive"]["checksum"] - res["chunked"]["checksum"]) < 1e-2 * batch * comp_len}
+
+
 def bench_step(quick: bool) -> dict:
     from claw_trainer.tiny import build_tiny_model
 
@@ -176,7 +241,12 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     p.add_argument("--worker", nargs=6)
+    p.add_argument("--teacher-worker", nargs=5)
     a = p.parse_args()
+    if a.teacher_worker:
+        kind, model_dir, *nums = a.teacher_worker
+        print(json.dumps(teacher_worker(kind, model_dir, *map(int, nums))))
+        return
     if a.worker:
         kind, model_dir, *nums = a.worker
         print(json.dumps(step_worker(kind, model_dir, *map(int, nums))))
@@ -186,11 +256,15 @@ def main() -> None:
           f"{step['claw_step_s'] * 1e3:.1f} ms  -> speed {step['speed_ratio']:.2f}x (target >= 1.0)")
     print(f"peak memory rise   stock {step['stock_peak_rise_mb']:.0f} MB, ClawTrainer {step['claw_peak_rise_mb']:.0f} MB"
           f"  -> memory {step['memory_ratio']:.2f}x (target <= 1.0)")
+    teach = bench_teacher_memory(a.quick)
+    print(f"teacher scoring    {teach['batch']} x {teach['tokens_per_row']} tokens, vocab 49152: full logits "
+          f"{teach['naive_peak_rise_mb']:.0f} MB {teach['naive_s']:.2f} s, chunked {teach['chunked_peak_rise_mb']:.0f} MB "
+          f"{teach['chunked_s']:.2f} s -> memory {teach['memory_ratio']:.2f}x, same log-probs: {teach['same_logprobs']}")
     roll = bench_rollouts(a.quick)
     print(f"slow-env rollouts  serial {roll['serial_s']:.2f} s, concurrent {roll['concurrent_s']:.2f} s for "
           f"{roll['num_envs']} envs -> {roll['speedup']:.2f}x (target >= {roll['target']:.1f}x)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"step": step, "rollouts": roll}, indent=1))
+    RESULTS.write_text(json.dumps({"step": step, "teacher": teach, "rollouts": roll}, indent=1))
     print(f"wrote {RESULTS}")
 
 
