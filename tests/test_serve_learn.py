@@ -93,8 +93,11 @@ def test_plain_clients_get_the_default_turn_type_and_a_conversation_session(tmp_
         bad = client.post(stack.base_url + "/chat/completions", json={"messages": "nope"})
         assert bad.status_code == 400 and "messages" in bad.text
     store = TurnStore(tmp_path / "run" / "turns.sqlite")
-    (_, turn, _), = store.get(store.ids("dropped"))  # the first turn: its next state carried an email
-    assert "[EMAIL]" in turn.next_state.text and not turn.completion_ids
+    # the first turn: its next state carried an email; the second: its prompt did (written scrubbed at once)
+    (_, first, _), (_, second, _) = store.get(store.ids("dropped"))
+    assert "[EMAIL]" in first.next_state.text and not first.completion_ids
+    assert "[EMAIL]" in second.messages[-1]["content"] and not second.completion_ids
+    assert "bob@example.com" not in store.path.read_bytes().decode("latin-1")
     store.close()
 
 
@@ -107,7 +110,8 @@ def _wait_for(proc, word: str) -> bool:
 
 
 def test_kill_9_mid_run_loses_and_repeats_no_turn(tmp_path):
-    """A trainer process is killed with SIGKILL while learning; the restarted one finishes every turn once."""
+    """A trainer process is killed with SIGKILL while learning, its sessions still open: every sampled turn is
+    in the store; the restarted process continues open sessions and trains every trainable turn exactly once."""
     run = tmp_path / "run"
     script = tmp_path / "feed.py"
     script.write_text(f"""
@@ -118,13 +122,16 @@ from claw_trainer.serving.stack import ServeStack
 import httpx
 from pathlib import Path
 stack = ServeStack(_cfg(Path({str(tmp_path)!r}), "--train.batch_size", "2", "--train.micro_batch_size", "2"), learn=True,
-                   max_steps=int(sys.argv[1])).start()
+                   max_steps=int(sys.argv[1]), max_staleness=100).start()  # continued turns are old: keep them
 with httpx.Client(timeout=60) as c:
-    for s in range(int(sys.argv[2])):
+    for s in range(int(sys.argv[2])):  # new sessions, left open (no close: their last turn awaits a next state)
         h = []
-        _chat(c, stack.base_url, f"{{sys.argv[3]}}{{s}}", h, "hi")
-        _chat(c, stack.base_url, f"{{sys.argv[3]}}{{s}}", h, "that's wrong, try again")
-        c.post(f"{{stack.base_url}}/sessions/{{sys.argv[3]}}{{s}}/close")
+        _chat(c, stack.base_url, f"a{{s}}", h, "hi")
+        _chat(c, stack.base_url, f"a{{s}}", h, "that's wrong, try again")
+    for s in range(int(sys.argv[3])):  # continue sessions opened by the killed process
+        h = [{{"role": "user", "content": "hi"}}, {{"role": "assistant", "content": "?"}},
+             {{"role": "user", "content": "that's wrong, try again"}}, {{"role": "assistant", "content": "?"}}]
+        _chat(c, stack.base_url, f"a{{s}}", h, "no, still wrong")
 print("FED", flush=True)
 stack.loops.wait_steps(int(sys.argv[1]), timeout=300)
 print("DONE", flush=True)
@@ -132,23 +139,22 @@ time.sleep(600)
 """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "first.log").open("w")
-    p = subprocess.Popen([sys.executable, str(script), "100", "12", "a"], stdout=subprocess.PIPE, stderr=log,
+    p = subprocess.Popen([sys.executable, str(script), "100", "12", "0"], stdout=subprocess.PIPE, stderr=log,
                          text=True, env=env)
-    assert _wait_for(p, "FED")  # 24 main turns recorded (12 trainable); the learner is working
+    assert _wait_for(p, "FED")  # 24 main turns sampled (12 trainable, 12 awaiting); the learner is working
     deadline = time.monotonic() + 120
     while not (run / "learner.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     store = TurnStore(run / "turns.sqlite")
-    recorded_ids = set(store.ids("recorded")) | set(store.ids("judged")) | set(store.ids("trained")) | \
-        set(store.ids("dropped"))
+    counts = store.counts()
+    assert sum(counts.values()) == 24 and counts["awaiting_next_state"] == 12  # nothing sampled was lost
     store.close()
-    assert len(recorded_ids) == 24
-    # restart (resumes from learner.pt, reconciles the store) and let it train on everything left
-    p2 = subprocess.Popen([sys.executable, str(script), "6", "0", "b"], stdout=subprocess.PIPE,
+    # restart (resumes from learner.pt, reconciles the store), continue 2 open sessions, train what is left
+    p2 = subprocess.Popen([sys.executable, str(script), "7", "0", "2"], stdout=subprocess.PIPE,
                           stderr=(tmp_path / "second.log").open("w"), text=True, env=env)
-    # 6 steps of 2 = the 12 trainable turns, across both processes
+    # 7 steps of 2 = the 12 trainable turns + the 2 continued ones, across both processes
     try:
         assert _wait_for(p2, "FED") and _wait_for(p2, "DONE")
     finally:
@@ -156,13 +162,29 @@ time.sleep(600)
         p2.wait()
     store = TurnStore(run / "turns.sqlite")
     counts = store.counts()
-    assert sum(counts.values()) == 24 and counts.get("recorded", 0) == 0 and counts.get("judged", 0) == 0
+    assert sum(counts.values()) == 26 and counts.get("recorded", 0) == 0 and counts.get("judged", 0) == 0
     trained = set(store.ids("trained"))
-    assert len(trained) == 12 and counts["dropped"] == 12  # each session's closing turn has no next state
-    batches = [store.get_meta(f"batch-{n}") for n in range(1, 7)]
+    assert len(trained) == 14 and counts["awaiting_next_state"] == 12  # 10 old sessions + 2 continued ones
+    continued = [store.row(i) for i in trained if store.row(i)["turn"]["next_state"]["text"] == "no, still wrong"]
+    assert sorted(r["session"] for r in continued) == ["a0", "a1"] and all(r["turn"]["step"] == 1 for r in continued)
+    batches = [store.get_meta(f"batch-{n}") for n in range(1, 8)]
     flat = [i for b in batches for i in b]
     assert sorted(flat) == sorted(trained)  # every trainable turn in exactly one step's batch: none twice
     store.close()
+
+
+def test_graceful_stop_keeps_open_turns_and_a_restart_continues_them(tmp_path):
+    from claw_trainer.serving.stack import ServeStack
+
+    h: list = []
+    with ServeStack(_cfg(tmp_path)) as stack, httpx.Client(timeout=60) as client:
+        _chat(client, stack.base_url, "g", h, "hello")
+    with ServeStack(_cfg(tmp_path)) as stack, httpx.Client(timeout=60) as client:
+        assert stack.store.counts() == {"awaiting_next_state": 1}
+        _chat(client, stack.base_url, "g", h, "and now?")
+        rows = [stack.store.row(i) for i in (1, 2)]
+    assert rows[0]["status"] == "recorded" and rows[0]["turn"]["next_state"]["text"] == "and now?"
+    assert rows[1]["status"] == "awaiting_next_state" and rows[1]["turn"]["step"] == 1
 
 
 @needs_local

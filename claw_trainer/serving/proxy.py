@@ -71,7 +71,7 @@ class ChatHandler:
             raise bad_request(f"turn_type must be 'main' or 'side', got {turn_type!r}", "turn_type")
         rid = headers.get("x-request-id") or headers.get("idempotency-key") or body.get("request_id")
         if not rid:
-            return req, *self._sample(req, body, tenant, turn_type, f"req-{uuid.uuid4().hex}")
+            return req, *self._sample(req, headers, body, tenant, turn_type, f"req-{uuid.uuid4().hex}")
         key = (tenant, str(rid))
         while True:
             with self._lock:
@@ -85,14 +85,14 @@ class ChatHandler:
             if stored is not None:
                 self.requests["replayed"] += 1
                 return req, stored, None
-            return req, *self._sample(req, body, tenant, turn_type, str(rid))
+            return req, *self._sample(req, headers, body, tenant, turn_type, str(rid))
         finally:
             with self._lock:
                 self._inflight.pop(key).set()
 
-    def _sample(self, req: ChatRequest, body: dict[str, Any], tenant: str, turn_type: str, rid: str
+    def _sample(self, req: ChatRequest, headers: Any, body: dict[str, Any], tenant: str, turn_type: str, rid: str
                 ) -> tuple[dict[str, Any], list[list[str]] | None]:
-        explicit = body.get("session_id")
+        explicit = headers.get("x-session-id") or body.get("session_id")
         session = _store_call(self.recorder.resolve, tenant, str(explicit) if explicit else None, req.messages)
         _store_call(self.recorder.before, tenant, session, turn_type, req.messages)
         gens = self.policy.generate(req, body["messages"])
