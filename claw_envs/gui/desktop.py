@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 SITE_PORT = 8000
 SITE_URL = f"http://127.0.0.1:{SITE_PORT}"
 BROWSER_NAMES = {"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"}
+BLANK_PAGES = {"about:blank", "chrome://newtab/", "chrome://new-tab-page/"}
 # Commands OSWorld's configs ``launch`` that open no window: helpers run in the background, the rest to completion.
 BACKGROUND = {"socat", "nohup", "sleep", "dbus-daemon", "pulseaudio"}
 FOREGROUND = {"pkill", "killall", "kill", "xdotool", "wmctrl", "gsettings", "dconf", "mkdir", "rm", "cp", "mv", "touch"}
@@ -77,7 +78,9 @@ class Desktop:
         sb = self.sandbox
         assert sb is not None
         sb.start()
-        sb.exec(f"mkdir -p {HOME}/Desktop {HOME}/Documents {HOME}/Downloads {HOME}/.config && touch {TERMINAL_LOG}",
+        # OSWorld's VM user has used Chrome: its profile folder exists (set-up commands edit Preferences in place)
+        sb.exec(f"mkdir -p {HOME}/Desktop {HOME}/Documents {HOME}/Downloads {HOME}/.config/google-chrome/Default && "
+                f"echo '{{}}' > {HOME}/.config/google-chrome/Default/Preferences && touch {TERMINAL_LOG}",
                 timeout=10, cwd="/")
         if self.isolation == "sandbox":
             sb.spawn(["dbus-daemon", "--session", f"--address={BUS}", "--nofork", "--nopidfile", "--syslog-only"],
@@ -192,6 +195,11 @@ class Desktop:
 
     def open_browser(self, urls: list[str], args: list[str] | None = None) -> None:
         if self.browser is not None and self.browser.alive:
+            tabs = self.browser.tabs()
+            if urls and len(tabs) == 1 and tabs[0].url in BLANK_PAGES:  # a fresh window's blank tab takes the first URL
+                b = self.browser
+                b.call("Page.navigate", {"url": urls[0]}, session=b._session(tabs[0].id))
+                urls = urls[1:]
             for u in urls:
                 self.browser.open_tab(u)
             return

@@ -83,11 +83,17 @@ def is_expected_active_tab(active_tab_info: Any, rule: dict) -> float:
     return float(active_tab_info.get("url") == rule["url"])
 
 
+def _norm_url(url: Any) -> tuple:
+    u = urlsplit(str(url))
+    return (u.scheme, u.netloc, u.path.rstrip("/"), tuple(sorted(parse_qsl(u.query))))
+
+
 def is_expected_tabs(open_tabs: Any, rule: dict) -> float:
-    """The open tabs' URLs are exactly ``rule["urls"]`` (in any order)."""
+    """The open tabs' URLs are exactly ``rule["urls"]`` (any order; a trailing ``/`` and the order of query
+    parameters do not matter, as in ``compare_urls``)."""
     if not isinstance(open_tabs, list):
         return 0.0
-    return float(sorted(str(t.get("url")) for t in open_tabs) == sorted(rule.get("urls", [])))
+    return float(sorted(_norm_url(t.get("url")) for t in open_tabs) == sorted(_norm_url(u) for u in rule.get("urls", [])))
 
 
 def is_expected_url_pattern_match(result: Any, rules: dict) -> float:

@@ -6,8 +6,9 @@
   as the user. ``sudo apt(-get) update`` succeeds without doing anything and ``install`` succeeds for
   packages the desktop already has (there is no network); other packages fail with apt's exit code 100.
 * ``google-chrome``, ``google-chrome-stable``: the desktop's Chromium with OSWorld's profile folder
-  (``~/.config/google-chrome``); ``chrome``: the Chromium binary under a name ``pkill chrome`` matches, as
-  OSWorld's configs expect.
+  (``~/.config/google-chrome``); ``chrome``: the Chromium binary under Chrome's name.
+* ``pkill``, ``killall``: the system's, with the process name ``chrome`` (or ``google-chrome``) taken to
+  mean the desktop's Chromium, so OSWorld's ``pkill chrome`` closes the browser as on its VM.
 
 ``staged_bin(password)`` writes the folder once per process and password and returns its host path.
 """
@@ -78,6 +79,15 @@ fi
 exec "$@"
 '''
 
+_KILL = r'''#!/bin/bash
+# pkill/killall on the claw desktop: "chrome" means the desktop's Chromium (see claw_envs/gui/session_bin.py).
+args=()
+for a in "$@"; do
+  case "$a" in chrome|google-chrome|google-chrome-stable) args+=("chromium");; *) args+=("$a");; esac
+done
+exec /usr/bin/TOOL "${args[@]}"
+'''
+
 _lock = threading.Lock()
 _dirs: dict[str, str] = {}
 
@@ -95,7 +105,8 @@ def staged_bin(password: str) -> str:
         if d is None or not os.path.isdir(d):
             d = tempfile.mkdtemp(prefix="claw-gui-bin-")
             for name, text in (("sudo", _SUDO), ("google-chrome", _chrome_wrapper()),
-                               ("google-chrome-stable", _chrome_wrapper())):
+                               ("google-chrome-stable", _chrome_wrapper()), ("pkill", _KILL.replace("TOOL", "pkill")),
+                               ("killall", _KILL.replace("TOOL", "killall"))):
                 with open(os.path.join(d, name), "w") as f:
                     f.write(text)
                 os.chmod(os.path.join(d, name), 0o755)
