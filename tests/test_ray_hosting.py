@@ -121,3 +121,24 @@ def test_node_killed_mid_rollout_truncates_and_replaces(cluster):
         assert sum(e.replaced_actors for e in vec.envs) >= len(doomed)
     finally:
         vec.close()
+
+
+def test_claw_train_with_ray_hosting(cluster, tmp_path):
+    import json
+    from pathlib import Path
+
+    from claw_trainer.cli import main
+
+    c, _ = cluster
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(root / "configs" / "quickstart.yaml"), "--model.name", "tiny",
+                 "--model.cache_dir", str(tmp_path / "cache"), "--judge.backend", "rules", "--judge.hint", "rules",
+                 "--env.num_envs", "2", "--env.group_size", "2", "--train.max_new_tokens", "12",
+                 "--train.steps", "2", "--train.batch_size", "2", "--train.micro_batch_size", "2",
+                 "--train.output_dir", str(out), "--method.group_norm", "false",
+                 "--env.hosting", "ray", "--env.ray_address", c.address]) == 0
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2]
+    turns = [json.loads(x) for x in (out / "turns.jsonl").read_text().splitlines()]
+    assert turns and all(t["turn"]["next_state"]["kind"] == "tool" for t in turns)

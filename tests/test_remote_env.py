@@ -28,6 +28,7 @@ pytest.importorskip("websockets", reason="RemoteEnv needs websockets (the [remot
 
 TERMINAL_TASK = "count-error-lines"
 TOOL_TASK = "compound-interest-monthly"
+TOOL_KWARGS = {"answer_tool": "final_answer", "max_steps": 2}
 
 
 def _free_port() -> int:
@@ -77,7 +78,7 @@ def terminal_server():
 
 @pytest.fixture(scope="module")
 def tool_server():
-    s = Server("claw/ToolCall-v0", "--kwargs", json.dumps({"answer_tool": "final_answer"}))
+    s = Server("claw/ToolCall-v0", "--kwargs", json.dumps(TOOL_KWARGS))
     yield s
     s.stop()
 
@@ -161,7 +162,7 @@ def test_remote_terminal_episode_identical_to_in_process(terminal_server):
 
 
 def test_remote_toolcall_episode_identical_to_in_process(tool_server):
-    local = gym.make("claw/ToolCall-v0", answer_tool="final_answer")
+    local = gym.make("claw/ToolCall-v0", **TOOL_KWARGS)
     remote = RemoteEnv(tool_server.url)
     try:
         local.reset(seed=0, options={"task_id": TOOL_TASK})
@@ -267,3 +268,28 @@ def test_token_http_endpoints_and_idle_ttl():
         env.close()
     finally:
         server.stop()
+
+
+def _train_args(tmp_path, *extra):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return ["train", "--config", str(root / "configs" / "quickstart.yaml"), "--model.name", "tiny",
+            "--model.cache_dir", str(tmp_path / "cache"), "--judge.backend", "rules", "--judge.hint", "rules",
+            "--env.num_envs", "2", "--env.group_size", "2", "--train.max_new_tokens", "12", "--train.steps", "2",
+            "--train.batch_size", "2", "--train.micro_batch_size", "2", "--train.output_dir", str(tmp_path / "run"),
+            "--method.group_norm", "false", *extra]
+
+
+def test_claw_train_with_remote_hosting(tool_server, tmp_path):
+    from claw_trainer.cli import main
+
+    assert main(_train_args(tmp_path, "--env.hosting", "remote", "--env.remote_urls", f"[{tool_server.url}]",
+                            "--env.kwargs", "{}")) == 0
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2]
+    turns = [json.loads(x) for x in (tmp_path / "run" / "turns.jsonl").read_text().splitlines()]
+    assert turns and all(t["turn"]["next_state"]["kind"] == "tool" for t in turns)
+    # a config naming another env than the server's is refused with a clear error
+    assert main(_train_args(tmp_path / "b", "--env.hosting", "remote", "--env.remote_urls", f"[{tool_server.url}]",
+                            "--env.id", "claw/Terminal-v0")) == 2

@@ -12,6 +12,6 @@ Needs ``pip install ray`` (the ``[ray]`` extra); importing this package does not
 from claw_envs.ray.actor import EnvFactory
 from claw_envs.ray.env import LOST, RayEnv
 from claw_envs.ray.pool import RayEnvPool
-from claw_envs.ray.vector import connect, make_ray_vector
+from claw_envs.ray.vector import connect, make_ray_vector, ray_env_factories
 
-__all__ = ["LOST", "EnvFactory", "RayEnv", "RayEnvPool", "connect", "make_ray_vector"]
+__all__ = ["LOST", "EnvFactory", "RayEnv", "RayEnvPool", "connect", "make_ray_vector", "ray_env_factories"]

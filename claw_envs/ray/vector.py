@@ -13,6 +13,12 @@ from claw_envs.vector import ClawVectorEnv
 def connect(address: str | None = None, **init_kwargs: Any) -> None:
     """Join the Ray cluster at ``address`` (``auto``, ``host:port`` or ``ray://host:port``), or with no address
     start a single-node Ray on 127.0.0.1 (no dashboard). Does nothing when Ray is already initialised."""
+    import os
+
+    host = (address or "").removeprefix("ray://").rpartition(":")[0]
+    if not address or host in ("127.0.0.1", "localhost"):
+        # Ray swaps a loopback address for the machine's outward IP unless told this is a one-machine setup
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     if ray.is_initialized():
@@ -24,26 +30,37 @@ def connect(address: str | None = None, **init_kwargs: Any) -> None:
         ray.init(_node_ip_address="127.0.0.1", **init_kwargs)
 
 
+def ray_env_factories(env_id: str | None = None, num_envs: int = 1, *, env_kwargs: dict[str, Any] | None = None,
+                      make: Callable[[], Any] | None = None, step_timeout: float = 120.0, reset_timeout: float = 600.0,
+                      actor_options: dict[str, Any] | None = None) -> list[Callable[[], RayEnv]]:
+    """One factory per sub-env slot. All actors are started now (concurrently; Ray spreads them over the nodes);
+    a slot's first call adopts its pre-started actor, later calls (a vector env replacing a failed sub-env)
+    start a new one."""
+    make = make or EnvFactory(env_id, dict(env_kwargs or {}))
+    actors: list[Any] = [start_actor(make, actor_options) for _ in range(num_envs)]
+    shared: dict[str, Any] = {}
+
+    def slot(i: int) -> Callable[[], RayEnv]:
+        def factory() -> RayEnv:
+            actor, actors[i] = actors[i], None
+            env = RayEnv(env_id, make=make, step_timeout=step_timeout, reset_timeout=reset_timeout,
+                         actor_options=actor_options, actor=actor, described=shared.get("described"))
+            shared.setdefault("described", env._described)
+            return env
+        return factory
+
+    return [slot(i) for i in range(num_envs)]
+
+
 def make_ray_vector(env_id: str | None = None, num_envs: int = 1, *, env_kwargs: dict[str, Any] | None = None,
                     make: Callable[[], Any] | None = None, step_timeout: float = 120.0,
                     reset_timeout: float = 600.0, actor_options: dict[str, Any] | None = None,
                     wrap: Callable[[Any], Any] | None = None, max_workers: int | None = None) -> ClawVectorEnv:
     """``num_envs`` :class:`RayEnv` sub-envs in a :class:`~claw_envs.vector.ClawVectorEnv` (same autoreset and
-    batching semantics as in-process; the driver's threads only wait on Ray). Actors start concurrently and
-    are spread over the nodes; ``wrap`` (e.g. a ``PRMReward`` factory) is applied on the driver. A sub-env
-    whose actor dies or misses the deadline is reported ``truncated`` with ``info["env_lost"]`` and replaced."""
-    make = make or EnvFactory(env_id, dict(env_kwargs or {}))
-    actors = [start_actor(make, actor_options) for _ in range(num_envs)]
-    first = RayEnv(env_id, make=make, step_timeout=step_timeout, reset_timeout=reset_timeout,
-                   actor_options=actor_options, actor=actors[0])
-    pending = list(actors)
-
-    def factory() -> Any:
-        # the first construction of each slot adopts a pre-started actor; replacements start new ones
-        actor = pending.pop(0) if pending else None
-        env = first if actor is actors[0] else RayEnv(
-            env_id, make=make, step_timeout=step_timeout, reset_timeout=reset_timeout, actor_options=actor_options,
-            actor=actor, described=first._described)
-        return wrap(env) if wrap else env
-
-    return ClawVectorEnv([factory] * num_envs, max_workers=max_workers or num_envs, step_timeout=None)
+    batching semantics as in-process; the driver's threads only wait on Ray). ``wrap`` (e.g. a ``PRMReward``
+    factory) is applied on the driver. A sub-env whose actor dies or misses the deadline is reported
+    ``truncated`` with ``info["env_lost"]`` and replaced."""
+    slots = ray_env_factories(env_id, num_envs, env_kwargs=env_kwargs, make=make, step_timeout=step_timeout,
+                              reset_timeout=reset_timeout, actor_options=actor_options)
+    fns = [slot if wrap is None else (lambda slot=slot: wrap(slot())) for slot in slots]
+    return ClawVectorEnv(fns, max_workers=max_workers or num_envs, step_timeout=None)
