@@ -38,6 +38,10 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the env constructor
     max_workers: int = 0  # concurrent env steps; 0 = min(num_envs, 16)
     step_timeout: float = 120.0
+    hosting: str = "local"  # where sub-envs run: local (threads) | ray (Ray actors) | remote (claw env-server)
+    ray_address: str = ""  # hosting=ray: Ray cluster address (auto, host:port, ray://...); "" = local Ray on 127.0.0.1
+    remote_urls: list[str] = field(default_factory=list)  # hosting=remote: env-server URLs, used round-robin
+    remote_token: str = ""  # hosting=remote: bearer token of the env servers ("" = none)
 
 
 @dataclass
@@ -108,6 +112,10 @@ class RunConfig:
             raise ConfigError(f"method.loss must be one of {', '.join(LOSSES)}; got {self.method.loss!r}")
         if self.method.teacher not in ("reference", "policy"):
             raise ConfigError(f"method.teacher must be 'reference' or 'policy'; got {self.method.teacher!r}")
+        if self.env.hosting not in ("local", "ray", "remote"):
+            raise ConfigError(f"env.hosting must be local, ray or remote; got {self.env.hosting!r}")
+        if self.env.hosting == "remote" and not self.env.remote_urls:
+            raise ConfigError("env.hosting=remote needs env.remote_urls (the `claw env-server` URLs)")
         if self.env.num_envs < 1 or self.env.group_size < 1 or self.env.num_envs % self.env.group_size:
             raise ConfigError(f"env.group_size ({self.env.group_size}) must divide env.num_envs ({self.env.num_envs})")
         if self.train.batch_size % self.train.micro_batch_size:

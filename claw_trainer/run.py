@@ -37,6 +37,7 @@ def make_judges(cfg: RunConfig) -> tuple[Any, Any]:
 def make_vec_env(cfg: RunConfig, judges: tuple[Any, Any] | None = None) -> Any:
     """``cfg.env.num_envs`` envs (PRM-wrapped when a judge or hint source is configured) stepped concurrently."""
     import claw_envs  # noqa: F401  (registers the ids)
+    from claw_envs.hosting import env_factories
     from claw_envs.prm.judge import Judge
     from claw_envs.prm.rules import RuleBackend
     from claw_envs.prm.wrapper import PRMReward
@@ -46,17 +47,22 @@ def make_vec_env(cfg: RunConfig, judges: tuple[Any, Any] | None = None) -> Any:
         raise ConfigError(f"env.id {cfg.env.id!r} is not registered; known: "
                           f"{sorted(k for k in gym.registry if k.startswith('claw/'))}")
     judge, hint = judges if judges is not None else make_judges(cfg)
+    e = cfg.env  # env.hosting picks where sub-envs run: threads here, Ray actors, or env servers
+    makers = env_factories(e.id, e.kwargs, e.num_envs, e.hosting, ray_address=e.ray_address,
+                           remote_urls=e.remote_urls, remote_token=e.remote_token or None, step_timeout=e.step_timeout)
 
-    def factory() -> gym.Env:
-        env = gym.make(cfg.env.id, **cfg.env.kwargs)
-        if judge is None and hint is None:
-            return env
-        # a hint-only run still needs a process judge for the wrapper; rules cost nothing and stay unused
-        return PRMReward(env, judge or Judge(RuleBackend(), m=1), coef=cfg.judge.coef if judge else 0.0,
-                         hint_judge=hint)
+    def wrapped(make: Any) -> Any:
+        def factory() -> gym.Env:
+            env = make()
+            if judge is None and hint is None:
+                return env
+            # a hint-only run still needs a process judge for the wrapper; rules cost nothing and stay unused
+            return PRMReward(env, judge or Judge(RuleBackend(), m=1), coef=cfg.judge.coef if judge else 0.0,
+                             hint_judge=hint)
+        return factory
 
-    return ClawVectorEnv([factory] * cfg.env.num_envs, max_workers=cfg.env.max_workers or None,
-                         step_timeout=cfg.env.step_timeout)
+    return ClawVectorEnv([wrapped(m) for m in makers], max_workers=cfg.env.max_workers or None,
+                         step_timeout=cfg.env.step_timeout + (30 if e.hosting != "local" else 0))
 
 
 def grpo_args(cfg: RunConfig, output_dir: str | Path) -> Any:
