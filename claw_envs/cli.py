@@ -287,7 +287,10 @@ PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_envs, add_tasks, add_swe_validate, add_demo, add_judge_eval, add_env_server,
 ]
 # (command words) -> ("module:function taking argv", help); see the module docstring.
-EXTERNAL: dict[tuple[str, ...], tuple[str, str]] = {}
+EXTERNAL: dict[tuple[str, ...], tuple[str, str]] = {
+    ("gui", "check"): ("claw_envs.gui.check:main", "reset + no-op + evaluate every OSWorld task file of a folder "
+                       "on a local desktop: outcome table and coverage line"),
+}
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
