@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,22 @@ def test_commands_enter_the_pinned_namespaces_never_a_pid(tmp_path):
         with pytest.raises(SandboxError, match="not running|died"):
             sb.exec(f"touch {marker}")
     assert not marker.exists()
+
+
+@pytest.mark.skipif(_LOCAL_REASON is not None, reason=f"local sandbox: {_LOCAL_REASON}")
+def test_seccomp_helper_outlives_the_thread_that_started_it_and_exits_with_its_process():
+    code = ("import threading\nfrom claw_envs.sandbox.local import LocalSandbox\n"
+            "from claw_envs.sandbox.spawner import Spawner\n"
+            "def first():\n    with LocalSandbox() as sb:\n        assert sb.exec('echo a').stdout == 'a\\n'\n"
+            "t = threading.Thread(target=first); t.start(); t.join()\n"
+            "with LocalSandbox() as sb:\n    assert sb.exec('echo b').stdout == 'b\\n'\n"
+            "print(Spawner.get()._proc.pid)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    helper = int(r.stdout.split()[-1])
+    for _ in range(200):  # its caller exited: the helper sees its control socket close and exits
+        if not os.path.exists(f"/proc/{helper}") or open(f"/proc/{helper}/stat").read().split(")")[1].split()[0] == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the seccomp helper {helper} outlived its caller")

@@ -11,7 +11,9 @@ one message ``{"argv", "env"}`` with four descriptors: the command's stdin, stdo
 a fresh per-command socket pair. On that per-command socket the helper answers the pid (the command leads
 its own session and process group), and later its exit status; the caller may send ``K`` there to have
 the whole process group killed (before the helper reaps it, so the group id cannot have been reused).
-If the caller closes its end early, the group is killed too. The helper exits when the caller does.
+If the caller closes its end early, the group is killed too. The helper exits when the control socket
+closes, i.e. when the caller's process (and any child it forked holding the socket) has exited; it does
+not use a parent-death signal, which Linux ties to the *thread* that started it.
 """
 
 from __future__ import annotations
@@ -38,9 +40,6 @@ class P(ctypes.Structure): _fields_ = [("len", ctypes.c_ushort), ("f", ctypes.c_
 p = P(len(b) // 8, ctypes.cast(buf, ctypes.c_void_p)); c = ctypes.CDLL(None, use_errno=True); u = ctypes.c_ulong
 if c.prctl(38, u(1), u(0), u(0), u(0)) or c.syscall(ctypes.c_long(317), u(1), u(0), ctypes.byref(p)):
     sys.exit("claw spawner: could not install the seccomp filter: " + os.strerror(ctypes.get_errno()))
-c.prctl(1, u(signal.SIGKILL), u(0), u(0), u(0))  # PR_SET_PDEATHSIG
-if os.getppid() != int(sys.argv[3]):
-    sys.exit(0)
 conns, pidfds = {}, {}
 def kill(pid):
     try:
@@ -150,7 +149,7 @@ class Spawner:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen([helper_python(), "-I", "-S", "-c", _SERVER, str(theirs.fileno()),
-                                           bpf.hex(), str(os.getpid())], pass_fds=(theirs.fileno(),),
+                                           bpf.hex()], pass_fds=(theirs.fileno(),),
                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.PIPE, start_new_session=True, env={"PATH": "/usr/bin:/bin"})
         except OSError as e:
