@@ -111,14 +111,15 @@ class DockerSandbox:
         d = shlex.quote(cwd or self.config.workdir)
         script = f"cd -- {d} 2>/dev/null || {{ echo \"no such directory: \"{d} >&2; exit 1; }}\n{cmd}"
         pgfile = f"/run/claw/pg.{uuid.uuid4().hex}"
-        # sh records its pid, then becomes `timeout`, which makes that pid its own process group's id
-        inner = ["sh", "-c", f'echo $$ > {pgfile}; exec timeout -s KILL {max(t, 0.1):.3f} bash -c "$0"', script]
+        # sh drops the records of finished commands, records its pid, then becomes `timeout`, which makes
+        # that pid its own process group's id (the host kills that group if the client never returns)
+        tidy = 'for f in /run/claw/pg.*; do [ -e "$f" ] && { kill -0 "$(cat "$f")" 2>/dev/null || rm -f "$f"; }; done'
+        inner = ["sh", "-c", f'{tidy}; echo $$ > {pgfile}; exec timeout -s KILL {max(t, 0.1):.3f} bash -c "$0"',
+                 script]
         r = run_capped(self._exec_argv(inner, stdin=stdin is not None, env=env), timeout=t + HOST_GRACE,
                        stdin=stdin, output_limit=self.config.output_limit)
         if r.timed_out:  # the client did not return: kill the command's group inside the container
             self._run(["sh", "-c", f'kill -KILL -- "-$(cat {pgfile})" 2>/dev/null; rm -f {pgfile}'], 30)
-        else:
-            self._run(["rm", "-f", pgfile], 30)
         killed = r.exit_code == 137 and r.duration >= t - 0.05
         if r.timed_out or killed:
             return ExecResult(r.stdout, r.stderr, 124, True, r.truncated, r.duration)
