@@ -28,7 +28,7 @@ kills everything the command started in it. ``nsenter`` is pinned: the namespace
 opened once at start, checked not to be the caller's own, and entered through those descriptors
 (``/proc/<caller>/fd/N``), never by a pid that could be reused. Set-uid and file-capability binaries
 grant nothing: their owner (host root) has no mapping in the sandbox's user namespace, and
-``no_new_privs`` is set. ``close`` kills the namespace's init, which takes every process in the sandbox
+``no_new_privs`` is set (with seccomp on). ``close`` kills the namespace's init, which takes every process in the sandbox
 with it and frees its file systems.
 """
 
