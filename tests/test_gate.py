@@ -225,3 +225,42 @@ def test_gate_rule_and_config_errors():
         GateConfig(suite={"env": "claw/Chat-v0"}).validate()
     with pytest.raises(ConfigError, match="gate.metric"):
         GateConfig(suite=SUITE, metric="vibes").validate()
+
+
+def test_serve_learn_publishes_only_through_the_gate(tmp_path):
+    """`claw serve --learn` with the gate attached: every trained version reaches serving only via a decision."""
+    from claw_trainer.serving.gate import attach_gate
+    from claw_trainer.serving.stack import ServeStack
+
+    cfg = load_config(None, ["--model.name", "tiny", "--model.cache_dir", str(tmp_path / "cache"),
+                             "--judge.backend", "rules", "--judge.hint", "rules", "--judge.m", "1", "--method.loss", "combine",
+                             "--train.batch_size", "2", "--train.micro_batch_size", "2", "--train.lr", "1e-2",
+                             "--train.max_new_tokens", "6", "--train.output_dir", str(tmp_path / "run")])
+    stack = ServeStack(cfg, learn=True, max_steps=2)
+    gate = attach_gate(stack, {"suite": SUITE, "delta": 0.0, "z": 0.0})
+    replies = ["that's wrong, try again", "thanks, perfect"]
+    with stack, httpx.Client(timeout=120) as client:
+        for s in range(6):
+            history = [{"role": "user", "content": "what is 2+2?"}]
+            for k in range(3):
+                r = client.post(stack.base_url + "/chat/completions", json={"messages": history, "max_tokens": 6},
+                                headers={"X-Session-Id": f"s{s}"})
+                assert r.status_code == 200, r.text
+                history += [{"role": "assistant", "content": r.json()["choices"][0]["message"]["content"]},
+                            {"role": "user", "content": replies[(s + k) % 2]}]
+            client.post(f"{stack.base_url}/sessions/s{s}/close")
+        url = f"http://{stack.host}:{stack.port}/health"
+        assert stack.loops.wait_steps(2, timeout=180) or stack.loops.learner.step >= 2, client.get(url).text
+        deadline = __import__("time").monotonic() + 120
+        while __import__("time").monotonic() < deadline and not (
+                {d["version"] for d in gate.store.decisions()} >= {1, 2} and gate.wait_idle(1)):
+            threading.Event().wait(0.2)
+        health = client.get(url).json()
+    gate.stop()
+    decisions = gate.store.decisions()
+    by_version = {d["version"]: d["decision"] for d in decisions if d["version"] in (1, 2)}
+    assert set(by_version) == {1, 2}, decisions
+    assert set(by_version.values()) <= {"published", "rejected", "superseded"}
+    published = [d["version"] for d in decisions if d["decision"] == "published"]
+    assert stack.policy.publishes == len(published)  # nothing reached serving without passing the gate
+    assert health["gate"]["served_version"] == (published[-1] if published else 0) == health["policy_version"]

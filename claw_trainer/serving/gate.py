@@ -222,6 +222,19 @@ def request_rollback(root: str | Path, version: int, url: str | None = None, tim
     return "offline", store.index()
 
 
+def attach_gate(stack: Any, cfg: GateConfig | dict[str, Any]) -> PublishGate:
+    """Gate a :class:`~claw_trainer.serving.stack.ServeStack`: its training loops publish through the gate,
+    its app gets the admin routes and the ``gate`` block in ``/health``; versions live in
+    ``<train.output_dir>/versions``. Call before ``stack.start()``; stop the returned gate with the stack."""
+    gate_cfg = GateConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
+    gate = PublishGate(stack.policy, gate_cfg, Path(stack.cfg.train.output_dir) / "versions")
+    if stack.loops is not None:
+        stack.loops.policy = gate  # the publish step calls policy.publish: now the gate's
+    gate.mount(stack.app)
+    gate.advertise(f"http://{stack.host}:{stack.port}")
+    return gate.start()
+
+
 # -- evaluation ----------------------------------------------------------------------------------------------
 def make_env(env_id: str, kwargs: dict[str, Any] | None = None) -> Any:
     """A registered gymnasium id (claw ids are registered on import) or a ``module:Class`` entry point."""
@@ -374,7 +387,11 @@ class PublishGate:
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> PublishGate:
-        """Score the base (or restore the version the index says to serve) in the background, then gate."""
+        """Restore the version the index says to serve (at once), score the base if new (in the background),
+        then gate candidates."""
+        idx = self.store.index()
+        if idx["base"] is not None and idx["served"] is not None and idx["served"] != self.policy.version:
+            self._switch(int(idx["served"]), "restored")
         self._thread = threading.Thread(target=self._loop, daemon=True, name="claw-gate")
         self._thread.start()
         return self
@@ -431,8 +448,6 @@ class PublishGate:
             self.drift = 0.0
             self._decide({"version": version, "decision": "baseline", **self._stats(scores), "drift_kl": 0.0,
                           "eval_s": round(time.time() - t0, 3)})
-        elif idx["served"] is not None and idx["served"] != self.policy.version:
-            self._switch(int(idx["served"]), "restored")
 
     # -- deciding ---------------------------------------------------------------------------------------
     @staticmethod
