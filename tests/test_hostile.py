@@ -240,3 +240,15 @@ def test_symlinked_copy_is_refused(tmp_path, canary):
                 replay(df, sb, ShellSession(sb))
             (ctx / link).unlink()
         assert "original" not in sb.exec("cat /app/secret /app/data/leak /app/d/canary.txt 2>&1").stdout
+
+
+def test_process_cap_is_per_sandbox():
+    """A fork bomb fills its own sandbox's process cap only: a second sandbox (same host user when not root)
+    still starts its processes, and so does the caller."""
+    cfg = SandboxConfig(timeout=15, max_processes=40)
+    with LocalSandbox(cfg) as bombed, LocalSandbox(cfg) as other:
+        bombed.exec("bomb() { bomb | bomb & }; bomb; sleep 1", timeout=5)
+        assert len(_in_userns(bombed.userns_inode)) >= 30, "the bomb did not fill its cap (test is vacuous)"
+        r = other.exec("for i in $(seq 25); do sleep 5 & done; jobs -p | wc -l; wait", timeout=15)
+        assert r.stdout.strip() == "25", r
+        assert subprocess.run(["true"]).returncode == 0
