@@ -3,7 +3,7 @@
 Installing a seccomp filter needs code in the child between ``fork`` and ``exec``. Doing that with
 ``Popen(preexec_fn=...)`` forces a full ``fork`` of the caller (a trainer holding gigabytes of mappings
 pays milliseconds per command) and runs Python in a forked child of a threaded program. Instead, one tiny
-helper per process (``python3 -I -S``, stdlib only) installs the ``enter`` policy on itself once; every
+helper per process (``python3 -I -S -``, stdlib only, its code read from stdin) installs the ``enter`` policy on itself once; every
 command is then started by it with ``posix_spawn`` (a ``vfork``), so it inherits the filter for free.
 
 Protocol (``AF_UNIX`` ``SOCK_SEQPACKET``, so messages never interleave between threads): the caller sends
@@ -35,7 +35,7 @@ _SERVER = r"""
 import ctypes, json, os, select, signal, socket, struct, sys
 ctl = socket.socket(fileno=int(sys.argv[1]))
 os.set_inheritable(ctl.fileno(), False)
-b = bytes.fromhex(sys.argv[2]); buf = ctypes.create_string_buffer(b, len(b))
+b = ctl.recv(1 << 16); buf = ctypes.create_string_buffer(b, len(b))  # the filter comes first
 class P(ctypes.Structure): _fields_ = [("len", ctypes.c_ushort), ("f", ctypes.c_void_p)]
 p = P(len(b) // 8, ctypes.cast(buf, ctypes.c_void_p)); c = ctypes.CDLL(None, use_errno=True); u = ctypes.c_ulong
 if c.prctl(38, u(1), u(0), u(0), u(0)) or c.syscall(ctypes.c_long(317), u(1), u(0), ctypes.byref(p)):
@@ -148,11 +148,15 @@ class Spawner:
     def __init__(self, bpf: bytes):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            self._proc = subprocess.Popen([helper_python(), "-I", "-S", "-c", _SERVER, str(theirs.fileno()),
-                                           bpf.hex()], pass_fds=(theirs.fileno(),),
-                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, start_new_session=True, env={"PATH": "/usr/bin:/bin"})
+            self._proc = subprocess.Popen([helper_python(), "-I", "-S", "-", str(theirs.fileno())],
+                                          pass_fds=(theirs.fileno(),), stdin=subprocess.PIPE,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                          start_new_session=True, env={"PATH": "/usr/bin:/bin"})
+            self._proc.stdin.write(_SERVER.encode())  # type: ignore[union-attr]
+            self._proc.stdin.close()  # type: ignore[union-attr]
+            ours.send(bpf)
         except OSError as e:
+            ours.close()
             raise SandboxError(f"could not start the sandbox's process helper: {e}") from e
         finally:
             theirs.close()
