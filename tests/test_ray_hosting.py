@@ -8,7 +8,6 @@ import time
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep Ray's addresses on loopback (see connect)
 
 import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import claw_envs  # noqa: E402,F401
@@ -75,43 +74,62 @@ def test_pool_acquire_release_and_step_deadline(cluster):
         pool.shutdown()
 
 
+class ScriptedPolicy:
+    """Two slow tool calls, then the right answer; kills the worker node when the second call is sampled."""
+
+    version = 0
+
+    def __init__(self, golds: dict[str, str], on_second_call):
+        self.golds, self.on_second_call, self.calls = golds, on_second_call, 0
+
+    def sample(self, observations, tools=None):
+        from claw_trainer.policy.hf import Sample
+
+        self.calls += 1
+        if self.calls == 2:
+            self.on_second_call()
+        out = []
+        for obs in observations:
+            n = sum(m["role"] == "assistant" for m in obs)
+            text = CALL.format(s=1) if n < 2 else f"\\boxed{{{self.golds[obs[0]['content']]}}}"
+            out.append(Sample((1,), (2,), (-0.1,), text, "stop"))
+        return out
+
+
 def test_node_killed_mid_rollout_truncates_and_replaces(cluster):
     from claw_envs.ray import make_ray_vector
+    from claw_trainer.credit import score_episodes
+    from claw_trainer.rollout import collect_episodes
 
     c, worker = cluster
     vec = make_ray_vector("claw/ToolCall-v0", 8, env_kwargs={"answer_tool": "final_answer"}, step_timeout=120,
                           actor_options=ACTOR)
     try:
         nodes = [e.node_id() for e in vec.envs]
-        doomed_node = worker.node_id
-        doomed = [i for i, n in enumerate(nodes) if n == doomed_node]
+        doomed = [i for i, n in enumerate(nodes) if n == worker.node_id]
         assert 0 < len(doomed) < 8, nodes  # spread over both nodes
         seeds = [i // 2 for i in range(8)]
-        golds = []
+        golds = {}
         for s in seeds:
-            probe = gym.make("claw/ToolCall-v0")
-            probe.reset(seed=s)
-            golds.append(probe.unwrapped.task.answer)
+            probe = gym.make("claw/ToolCall-v0", answer_tool="final_answer")
+            obs, _ = probe.reset(seed=s)
+            golds[obs[0]["content"]] = probe.unwrapped.task.answer
             probe.close()
-        obs, infos = vec.reset(seed=seeds)
-        lost, outcome = np.zeros(8, dtype=bool), np.full(8, np.nan)
-        done = np.zeros(8, dtype=bool)
-        step = 0
-        while not done.all():
-            if step == 1:
-                c.remove_node(worker, allow_graceful=False)  # raylet and its workers die mid-rollout
-                time.sleep(2)
-            actions = [CALL.format(s=1) if step < 3 else f"\\boxed{{{golds[i]}}}" for i in range(8)]
-            obs, rewards, terms, truncs, infos = vec.step(actions)
-            for i in np.flatnonzero(~done & (terms | truncs)):
-                is_lost = bool(infos.get("env_lost", np.zeros(8))[i]) if "env_lost" in infos else False
-                lost[i], outcome[i], done[i] = is_lost, rewards[i], True
-                if is_lost:
-                    assert truncs[i] and not terms[i] and rewards[i] == 0.0
-                    assert "actor died" in infos["error"][i] and infos["next_state"][i].done_reason == "env_lost"
-            step += 1
-        assert sorted(np.flatnonzero(lost)) == doomed  # exactly the episodes on the killed node were lost
-        assert all(outcome[i] == 1.0 for i in range(8) if not lost[i])  # the others finished and were scored
+
+        def kill_worker_node():  # raylet and its workers die mid-rollout
+            c.remove_node(worker, allow_graceful=False)
+            time.sleep(2)
+
+        # one trainer round: every episode to its end, then credit assignment
+        episodes = collect_episodes(vec, ScriptedPolicy(golds, kill_worker_node), seeds, "claw/ToolCall-v0")
+        lost = [i for i, ep in enumerate(episodes) if ep[-1].next_state.done_reason == "env_lost"]
+        assert lost == doomed  # exactly the episodes on the killed node were lost ...
+        for i in lost:
+            assert ep_truncated_without_outcome(episodes[i])
+        assert all(episodes[i][-1].reward == 1.0 for i in range(8) if i not in lost)  # ... the others finished
+        samples, counts = score_episodes(episodes, "binary_rl", group_norm=False)
+        assert counts["env_errors"] == len(doomed)  # lost episodes are never scored
+        assert {s.turn.episode for s in samples} == set(range(8)) - set(lost)
         # the lost slots got replacement actors on the surviving node: the next round runs on all 8
         obs, infos = vec.reset(seed=seeds)
         assert all(o[0]["role"] == "user" for o in obs)
@@ -121,6 +139,12 @@ def test_node_killed_mid_rollout_truncates_and_replaces(cluster):
         assert sum(e.replaced_actors for e in vec.envs) >= len(doomed)
     finally:
         vec.close()
+
+
+def ep_truncated_without_outcome(episode) -> bool:
+    last = episode[-1]
+    return (last.done and last.reward == 0.0 and last.error is not None and "actor died" in last.error
+            and last.reward_channels.get("outcome") == 0.0)
 
 
 def test_claw_train_with_ray_hosting(cluster, tmp_path):
