@@ -25,6 +25,7 @@ bench: setup
 	$(PY) bench/toolcall.py
 	$(PY) bench/swe.py
 	$(PY) bench/gui.py
+	$(PY) bench/hosting.py
 
 bench-judge: setup
 	$(PY) bench/judge.py
