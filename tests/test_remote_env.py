@@ -293,3 +293,57 @@ def test_claw_train_with_remote_hosting(tool_server, tmp_path):
     # a config naming another env than the server's is refused with a clear error
     assert main(_train_args(tmp_path / "b", "--env.hosting", "remote", "--env.remote_urls", f"[{tool_server.url}]",
                             "--env.id", "claw/Terminal-v0")) == 2
+
+
+def test_env_side_needs_no_trainer_and_claw_keeps_every_command():
+    code = ("import sys, claw_envs.cli, claw_envs.remote, claw_envs.remote.server, claw_envs.ray, "
+            "claw_envs.hosting; bad = [m for m in sys.modules if m.startswith('claw_trainer')]; "
+            "assert not bad, bad; sys.exit(claw_envs.cli.main(['envs']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "claw/Terminal-v0" in r.stdout, r.stderr
+    from claw_envs import cli as env_cli
+    from claw_trainer.cli import build_parser
+
+    trainer_cmds = set(build_parser()._subparsers._group_actions[0].choices)
+    assert set(env_cli.build_parser()._subparsers._group_actions[0].choices) <= trainer_cmds
+    assert {"env-server", "train", "demo", "judge-eval", "tasks", "envs"} <= trainer_cmds
+
+
+def test_external_subcommand_is_one_registry_line(monkeypatch, capsys):
+    import types
+
+    from claw_envs import cli as env_cli
+    from claw_trainer.cli import main
+
+    module = types.ModuleType("claw_fake_check")
+    module.main = lambda argv: print("checked", argv) or 7
+    monkeypatch.setitem(sys.modules, "claw_fake_check", module)
+    monkeypatch.setitem(env_cli.EXTERNAL, ("gui", "check"), ("claw_fake_check:main", "check the GUI stack"))
+    assert main(["gui", "check", "--display", ":9"]) == 7
+    assert "checked ['--display', ':9']" in capsys.readouterr().out
+    assert env_cli.main(["gui", "check"]) == 7
+
+
+def test_wire_carries_images_as_base64_blocks_and_round_trips():
+    import base64
+    import zlib
+
+    from claw_envs.core.nextstate import NextState
+    from claw_envs.remote import wire
+
+    raw = b"\x00\xff\x00\x00" * 4  # a real 2x2 RGBA PNG, built by hand
+    def chunk(kind, data):
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", (2).to_bytes(4, "big") * 2 + bytes([8, 6, 0, 0, 0]))
+           + chunk(b"IDAT", zlib.compress(b"\x00" + raw[:8] + b"\x00" + raw[8:])) + chunk(b"IEND", b""))
+    ns = NextState(role="environment", kind="gui", text="clicked", image=png, payload={"shots": [png], "n": 1})
+    obs = [{"role": "user", "content": "look", "image": png}]
+    payload = json.loads(json.dumps(wire.step_payload(obs, 1.0, True, False, {"next_state": ns, "step": 3})))
+    block = payload["observation"]["messages"][0]["image"]
+    assert block["type"] == "image" and block["source"]["media_type"] == "image/png"
+    assert base64.b64decode(block["source"]["data"]) == png
+    back_obs, reward, terminated, truncated, info = wire.parse_payload(payload)
+    assert back_obs == obs and info["next_state"] == ns and (reward, terminated, truncated) == (1.0, True, False)
+    assert info["step"] == 3 and "reward_channels" not in info
+    with pytest.raises(ValueError, match="text"):
+        wire.action_from_wire({"code": "ls"})
