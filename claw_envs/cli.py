@@ -208,7 +208,11 @@ def cmd_judge_eval(args: argparse.Namespace) -> int:
 
 def cmd_env_server(args: argparse.Namespace) -> int:
     from claw_envs.core.errors import ConfigError
-    from claw_envs.remote.server import ServerConfig, serve
+
+    try:
+        from claw_envs.remote.server import ServerConfig, serve
+    except ImportError as e:
+        raise ConfigError(f"claw env-server needs the [remote] extra ({e}): pip install 'claw-gym[remote]'") from e
 
     try:
         kwargs = json.loads(args.kwargs) if args.kwargs else {}

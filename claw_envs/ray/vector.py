@@ -12,14 +12,24 @@ from claw_envs.vector import ClawVectorEnv
 
 def connect(address: str | None = None, **init_kwargs: Any) -> None:
     """Join the Ray cluster at ``address`` (``auto``, ``host:port`` or ``ray://host:port``), or with no address
-    start a single-node Ray on 127.0.0.1 (no dashboard). Does nothing when Ray is already initialised."""
+    start a single-node Ray on 127.0.0.1 (no dashboard). Does nothing when Ray is already initialised.
+
+    A loopback cluster (no address, or ``127.0.0.1:port``) stays on loopback: Ray otherwise swaps a loopback
+    address for the machine's outward IP unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was set before Ray
+    was first imported — this sets it when Ray is not imported yet (set it yourself in a process that
+    imports Ray earlier)."""
     import os
 
     host = (address or "").removeprefix("ray://").rpartition(":")[0]
     if not address or host in ("127.0.0.1", "localhost"):
-        # Ray swaps a loopback address for the machine's outward IP unless told this is a one-machine setup
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    import ray
+        init_kwargs.setdefault("_node_ip_address", "127.0.0.1")
+    try:
+        import ray
+    except ImportError as e:
+        from claw_envs.core.errors import ConfigError
+
+        raise ConfigError("Ray hosting needs Ray: pip install 'claw-gym[ray]'") from e
 
     if ray.is_initialized():
         return
@@ -27,7 +37,7 @@ def connect(address: str | None = None, **init_kwargs: Any) -> None:
         ray.init(address=address, **init_kwargs)
     else:
         init_kwargs.setdefault("include_dashboard", False)
-        ray.init(_node_ip_address="127.0.0.1", **init_kwargs)
+        ray.init(**init_kwargs)
 
 
 def ray_env_factories(env_id: str | None = None, num_envs: int = 1, *, env_kwargs: dict[str, Any] | None = None,

@@ -95,7 +95,10 @@ class RemoteEnv(gym.Env):
     def _connect(self) -> None:
         import inspect
 
-        from websockets.sync.client import connect
+        try:
+            from websockets.sync.client import connect
+        except ImportError as e:
+            raise RemoteError("RemoteEnv needs the websockets package: pip install 'claw-gym[remote]'") from e
 
         extra = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
         self._ws = connect(self.ws_url, additional_headers=self._headers(), open_timeout=self.connect_timeout,

@@ -14,7 +14,8 @@ Protocol (OpenEnv's, read from ``openenv-core``):
   At capacity the server answers the first message with ``CAPACITY_REACHED`` and closes; an idle session (no message for
   ``idle_ttl`` seconds) is closed with WebSocket code 1001; a disconnect closes the session's env.
 * ``POST /reset``, ``POST /step`` (``{"action": {...}}``), ``GET /state`` — one shared HTTP session, for
-  curl and debugging (not for concurrent clients: use ``/ws``).
+  curl and debugging (not for concurrent clients: use ``/ws``); once used it takes one of the
+  ``max_sessions`` slots and idles out like any session.
 * ``GET /schema`` (action / observation / state JSON schemas), ``GET /metadata``, ``GET /health``, and
   ``GET /claw/spec`` (env id, kind, spaces, tools: what ``RemoteEnv`` rebuilds its spaces from).
 
