@@ -157,6 +157,21 @@ def test_rollback_switches_versions_with_requests_in_flight(served, tmp_path):
     seen, failures, stop = [], [], threading.Event()
 
     def hammer():
+        """Chat through the official OpenAI SDK (no retries, so no failure is hidden); httpx where it is absent."""
+        try:
+            import openai
+        except ImportError:
+            openai = None
+        if openai is not None:
+            c = openai.OpenAI(base_url=stack.base_url, api_key="unused", max_retries=0, timeout=120)
+            while not stop.is_set():
+                try:
+                    r = c.chat.completions.create(model="claw", messages=[{"role": "user", "content": "hello"}],
+                                                  max_tokens=8, temperature=0)
+                    seen.append(r.model_extra["policy_version"])
+                except openai.OpenAIError as e:
+                    failures.append(repr(e))
+            return
         with httpx.Client(timeout=120) as c:
             while not stop.is_set():
                 r = _ask(c, stack, "hello")
