@@ -281,6 +281,7 @@ def _train_args(tmp_path, *extra):
             "--method.group_norm", "false", *extra]
 
 
+@pytest.mark.slow
 def test_claw_train_with_remote_hosting(tool_server, tmp_path):
     from claw_trainer.cli import main
 
