@@ -62,7 +62,7 @@ class MethodConfig:
     eps_low: float = 0.2
     eps_high: float = 0.28
     beta: float = 0.0  # k3 KL to the reference model (0 = off, no reference forward)
-    tis: bool = False  # truncated importance sampling against the sampler's log-probs
+    tis: str = "auto"  # truncated importance sampling vs the sampler: auto (stale or external sampler) | on | off
     tis_cap: float = 2.0
     teacher: str = "reference"  # OPD teacher: reference (frozen initial policy) | policy (current weights)
     topk: int = 50  # topk_opd: teacher tokens kept per position (plus one tail bin)
@@ -80,7 +80,13 @@ class TrainConfig:
     save_every: int = 5  # checkpoint every N optimizer steps (0 = only at the end)
     output_dir: str = "runs/claw"
     max_prompt_tokens: int = 2048  # turns whose prompt is longer are dropped (and counted)
-    tensorboard: bool = True
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # any TRL/transformers integration:
+    # tensorboard, wandb, trackio, mlflow, ... (those not installed are skipped with a warning); [] = none
+    dtype: str = "auto"  # mixed precision: auto (bf16 where the GPU supports it, else fp32) | float32 | bfloat16 | float16
+    lr_scheduler: str = "constant"  # any transformers scheduler name: constant, linear, cosine, ...
+    warmup_steps: int = 0  # linear LR warm-up over this many optimizer steps
+    max_grad_norm: float = 1.0  # gradient clipping (0 = off)
+    weight_decay: float = 0.0
     vllm: str = "off"  # off | colocate | server: sample with TRL's vLLM integration (GPU, the [vllm] extra)
     gradient_checkpointing: bool = False  # trade compute for memory on long sequences
     max_rounds: int = 4  # collection rounds per step before a short batch is padded with masked rows
@@ -121,6 +127,10 @@ class RunConfig:
         if self.train.batch_size % self.train.micro_batch_size:
             raise ConfigError(f"train.micro_batch_size ({self.train.micro_batch_size}) must divide "
                               f"train.batch_size ({self.train.batch_size})")
+        if self.method.tis not in ("auto", "on", "off"):
+            raise ConfigError(f"method.tis must be auto, on or off (or true/false); got {self.method.tis!r}")
+        if self.train.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"train.dtype must be auto, float32, bfloat16 or float16; got {self.train.dtype!r}")
         if self.train.vllm not in ("off", "colocate", "server"):
             raise ConfigError(f"train.vllm must be off, colocate or server; got {self.train.vllm!r}")
         if self.method.loss in ("opd", "topk_opd") and self.judge.hint == "none":
@@ -144,6 +154,8 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
           str: lambda v: isinstance(v, str), list: lambda v: isinstance(v, list),
           dict: lambda v: isinstance(v, dict)}
     base = origin or typ
+    if key == "method.tis" and isinstance(value, bool):  # YAML true/false for on/off
+        return "on" if value else "off"
     if base is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if base is float and isinstance(value, str):  # YAML 1.1 reads '1e-5' (no dot) as a string
