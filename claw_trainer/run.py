@@ -65,21 +65,48 @@ def make_vec_env(cfg: RunConfig, judges: tuple[Any, Any] | None = None) -> Any:
                          step_timeout=cfg.env.step_timeout + (30 if e.hosting != "local" else 0))
 
 
+def precision_flags(dtype: str) -> dict[str, bool]:
+    """``train.dtype`` -> transformers' mixed-precision flags (weights stay fp32; compute in the given type)."""
+    import torch
+
+    if dtype == "auto":
+        dtype = "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
+    return {"bf16": dtype == "bfloat16", "fp16": dtype == "float16"}
+
+
+def report_targets(names: list[str]) -> list[str]:
+    """The ``train.report_to`` integrations that are installed; the others are skipped with a warning."""
+    import logging
+
+    known = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow",
+             "comet_ml": "comet_ml", "clearml": "clearml", "swanlab": "swanlab", "neptune": "neptune"}
+    out = []
+    for name in names:
+        if name in ("none", ""):
+            continue
+        if _has(known.get(name, name)):
+            out.append(name)
+        else:
+            logging.getLogger("claw_trainer").warning("train.report_to: %s is not installed; skipped", name)
+    return out
+
+
 def grpo_args(cfg: RunConfig, output_dir: str | Path) -> Any:
     import torch
     from trl import GRPOConfig
 
     t = cfg.train
-    report = ["tensorboard"] if t.tensorboard and _has("tensorboard") else []
     return GRPOConfig(
         output_dir=str(output_dir), per_device_train_batch_size=t.micro_batch_size,
         gradient_accumulation_steps=t.batch_size // t.micro_batch_size, num_generations=2,
         max_steps=t.steps, learning_rate=t.lr, temperature=t.temperature if t.temperature > 0 else 1.0, beta=0.0,
         max_completion_length=t.max_new_tokens, logging_steps=1, save_strategy="steps",
         use_vllm=t.vllm != "off", vllm_mode=t.vllm if t.vllm != "off" else "colocate",
-        save_steps=t.save_every or t.steps, seed=t.seed, report_to=report, use_cpu=not torch.cuda.is_available(),
-        bf16=False, disable_tqdm=True, gradient_checkpointing=t.gradient_checkpointing, log_completions=False, save_only_model=False, lr_scheduler_type="constant",
-        )
+        save_steps=t.save_every or t.steps, seed=t.seed, report_to=report_targets(t.report_to),
+        use_cpu=not torch.cuda.is_available(), **precision_flags(t.dtype), disable_tqdm=True,
+        gradient_checkpointing=t.gradient_checkpointing, log_completions=False, save_only_model=False,
+        lr_scheduler_type=t.lr_scheduler, warmup_steps=t.warmup_steps, max_grad_norm=t.max_grad_norm,
+        weight_decay=t.weight_decay)
 
 
 def _has(module: str) -> bool:
@@ -178,15 +205,13 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
     from claw_trainer.serving.policy import ServedPolicy
     from claw_trainer.serving.store import TurnStore
 
-    if cfg.method.loss not in ("binary_rl", "opd", "combine"):
-        raise ConfigError(f"--async supports binary_rl, opd and combine, not {cfg.method.loss}")
     out = Path(cfg.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     model, tok = load_model(cfg.model.name, cache_dir=cfg.model.cache_dir)
     store = TurnStore(out / "turns.sqlite")
     served = ServedPolicy(copy.deepcopy(model), tok, cfg.train.max_new_tokens, cfg.train.temperature)
-    learner = Learner(model, tok, cfg.method, cfg.train.lr, cfg.train.temperature or 1.0, max_staleness, stale)
+    learner = Learner.from_config(model, tok, cfg, max_staleness, stale)
     judge, hint = make_judges(cfg)
     metrics_path = out / "metrics.jsonl"
     t0 = time.time()
@@ -214,7 +239,7 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
         producer.stop()
         loops.stop()
         vec.close()
-    model.save_pretrained(out / "final")
+    learner.model.save_pretrained(out / "final")  # LoRA: the adapter
     tok.save_pretrained(out / "final")
     summary = {"output_dir": str(out), "steps": learner.step, "wall_s": time.time() - t0, "mode": "async",
                "store": store.counts(), "stats": dict(loops.stats), "consumed_samples": loops.stats["trained"],
