@@ -290,10 +290,10 @@ def test_page_in_chromium_shows_runs_coloured_tokens_and_a_gui_screenshot(server
             page.select_option("#f-status", "")
             page.locator("#runs li.run[data-run='gui-rollout']").click()
             page.locator("#turns tbody[data-run='gui-rollout'] tr.turn").first.click()
-            page.wait_for_selector("#shot img")
-            page.wait_for_function("document.querySelector('#shot img').complete && "
-                                   "document.querySelector('#shot img').naturalWidth > 0")
-            assert page.evaluate("document.querySelector('#shot img').naturalWidth") >= 640
+            page.wait_for_selector("#shot img.after")
+            page.wait_for_function("[...document.querySelectorAll('#shot img')].every(i => i.complete && "
+                                   "i.naturalWidth > 0)")
+            assert page.evaluate("document.querySelector('#shot img.after').naturalWidth") >= 640
             page.screenshot(path=str(shots / "view-gui.png"), full_page=True)
         browser.close()
     assert not errors, errors
