@@ -27,7 +27,8 @@ class ContainerSession:
         self.site_dir = site_dir
         self.app_limits = AppLimits()
         self._env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "USER": "user", "LANG": "C.UTF-8",
-                     "DISPLAY": display, "XDG_SESSION_TYPE": "x11", "TERM": "xterm-256color", "NO_AT_BRIDGE": "1"}
+                     "DISPLAY": display, "XDG_SESSION_TYPE": "x11", "TERM": "xterm-256color", "NO_AT_BRIDGE": "1",
+                     **({"XAUTHORITY": os.environ["XAUTHORITY"]} if "XAUTHORITY" in os.environ else {})}
         self._procs: list[subprocess.Popen] = []
         self._running = False
 

@@ -15,14 +15,24 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from claw_envs.core.errors import SandboxError
 from claw_envs.gui.browser import Browser, BrowserError
-from claw_envs.gui.display import Display
-from claw_envs.gui.sandbox import BUS, HOME, RUNTIME_DIR, SITE_DIR, TERMINAL_LOG, DesktopSandbox
+from claw_envs.gui.display import Display, xauthority
+from claw_envs.gui.sandbox import (
+    BUS,
+    CDP_PORT,
+    HOME,
+    HOST_DIR,
+    RUNTIME_DIR,
+    SITE_DIR,
+    TERMINAL_LOG,
+    DesktopSandbox,
+)
 from claw_envs.gui.session_bin import BIN_DIR
 
 log = logging.getLogger(__name__)
@@ -78,10 +88,16 @@ class Desktop:
         sb = self.sandbox
         assert sb is not None
         sb.start()
+        if self.isolation == "sandbox":  # the X server's cookie, for the sandbox's display :0
+            sb.write_file(f"{RUNTIME_DIR}/Xauthority", xauthority(self.display.cookie, "0", sb.hostname), mode=0o600)
         # OSWorld's VM user has used Chrome: its profile folder exists (set-up commands edit Preferences in place)
         sb.exec(f"mkdir -p {HOME}/Desktop {HOME}/Documents {HOME}/Downloads {HOME}/.config/google-chrome/Default && "
                 f"echo '{{}}' > {HOME}/.config/google-chrome/Default/Preferences && touch {TERMINAL_LOG}",
                 timeout=10, cwd="/")
+        if self.isolation == "sandbox" and shutil.which("socat"):  # the controller's way to Chrome's debugging port
+            sb.exec(f"rm -f {HOST_DIR}/cdp.sock", timeout=10, cwd="/")
+            sb.spawn(["socat", f"UNIX-LISTEN:{HOST_DIR}/cdp.sock,fork,mode=600", f"TCP:127.0.0.1:{CDP_PORT}"],
+                     log=self._log("cdp"))
         if self.isolation == "sandbox":
             sb.spawn(["dbus-daemon", "--session", f"--address={BUS}", "--nofork", "--nopidfile", "--syslog-only"],
                      log=self._log("dbus"))
@@ -309,6 +325,12 @@ class Desktop:
         if what == "tabs":
             return [{"title": t.title, "url": t.url} for t in self.browser.tabs()]
         raise BrowserError(f"unknown browser query {what!r}")
+
+    def cdp_socket(self) -> str | None:
+        """Host path of the Unix socket that reaches the sandbox's 127.0.0.1:9222, or None (no socat)."""
+        sb = self.sandbox
+        path = getattr(sb, "cdp_socket", None)
+        return path if path and os.path.exists(path) else None
 
     def browser_eval(self, expression: str) -> Any:
         if self.browser is None or not self.browser.alive:

@@ -1,7 +1,11 @@
 """An Xvfb display on the host: start/stop, fast screenshots and window facts.
 
 Xvfb is the only desktop process outside the sandbox: it runs no model code and reads no files; clients
-(apps in the sandbox) reach it through its Unix socket only (``-nolisten tcp``). The display number is
+(apps in the sandbox) reach it through its Unix socket only (``-nolisten tcp``). It requires a per-display
+secret, an MIT-MAGIC-COOKIE-1 (``-auth``): clients without the cookie are refused. Started by root, Xvfb
+runs as ``nobody`` (uid 65534), never as root. The cookie is handed to this process's X clients through a
+private Xauthority file (``$XAUTHORITY`` is pointed at it) and to the sandbox by the desktop
+(``xauthority(cookie, "0", hostname)``). The display number is
 chosen by Xvfb itself (``-displayfd``), so concurrent desktops never collide: Xvfb skips a number whose
 abstract socket is taken, which is why the abstract ("local") listener must stay on.
 
@@ -24,6 +28,44 @@ import zlib
 from dataclasses import dataclass
 
 from claw_envs.core.errors import SandboxError
+
+XSERVER_UID = 65534  # Xvfb's uid when started by root
+_auth_lock = threading.Lock()
+_auth_file: str | None = None
+
+
+def xauthority(cookie: bytes, number: str, hostname: str | None = None) -> bytes:
+    """Xauthority file content granting ``cookie`` for display ``number``: a FamilyWild entry (libX11) and a
+    FamilyLocal entry for ``hostname`` (python-xlib looks only at those)."""
+    import socket
+
+    def field(b: bytes) -> bytes:
+        return struct.pack(">H", len(b)) + b
+
+    def entry(family: int, addr: bytes) -> bytes:
+        return (struct.pack(">H", family) + field(addr) + field(number.encode()) + field(b"MIT-MAGIC-COOKIE-1")
+                + field(cookie))
+
+    return entry(0xFFFF, b"") + entry(256, (hostname or socket.gethostname()).encode())
+
+
+def _add_client_auth(cookie: bytes, number: str) -> None:
+    """Add the display's cookie to this process's private Xauthority file (created 0600 on first use)."""
+    global _auth_file
+    import atexit
+    import shutil
+    import tempfile
+    with _auth_lock:
+        if _auth_file is None:
+            d = tempfile.mkdtemp(prefix="claw-xauth-")
+            _auth_file = os.path.join(d, "Xauthority")
+            atexit.register(shutil.rmtree, d, True)
+        fd = os.open(_auth_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, xauthority(cookie, number))
+        finally:
+            os.close(fd)
+        os.environ["XAUTHORITY"] = _auth_file
 
 
 def display_unavailable() -> str | None:
@@ -82,6 +124,8 @@ class Display:
     def __init__(self, width: int = 1280, height: int = 720):
         self.width, self.height = width, height
         self.number: int | None = None
+        self.cookie = os.urandom(16)
+        self._auth_dir: str | None = None
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._grabber = None
@@ -99,13 +143,25 @@ class Display:
         reason = display_unavailable()
         if reason:
             raise SandboxError(reason)
+        import tempfile
+        self._auth_dir = tempfile.mkdtemp(prefix="claw-xserver-")
+        auth = os.path.join(self._auth_dir, "auth")
+        with open(auth, "wb") as f:
+            f.write(xauthority(self.cookie, ""))
+        user = {}
+        if os.geteuid() == 0:  # the X server never runs as root
+            os.makedirs("/tmp/.X11-unix", mode=0o1777, exist_ok=True)
+            for path in (self._auth_dir, auth):
+                os.chown(path, XSERVER_UID, XSERVER_UID)
+            user = {"user": XSERVER_UID, "group": XSERVER_UID, "extra_groups": []}
+        os.chmod(auth, 0o600)
         r, w = os.pipe()
         try:
             self._proc = subprocess.Popen(
                 ["Xvfb", "-displayfd", str(w), "-screen", "0", f"{self.width}x{self.height}x24", "-nolisten", "tcp",
-                 "-noreset", "-dpi", "96", "+extension", "MIT-SHM"],
+                 "-noreset", "-dpi", "96", "+extension", "MIT-SHM", "-auth", auth],
                 pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True, preexec_fn=_die_with_parent)
+                start_new_session=True, preexec_fn=_die_with_parent, **user)
         finally:
             os.close(w)
         data = b""
@@ -126,6 +182,7 @@ class Display:
             err = self._stop_proc()
             raise SandboxError(f"Xvfb did not start: {err or 'no display number within 15 s'}")
         self.number = int(data.strip())
+        _add_client_auth(self.cookie, str(self.number))
         deadline = time.monotonic() + 5
         while not os.path.exists(self.socket) and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -148,6 +205,10 @@ class Display:
         if self._proc.stderr:
             self._proc.stderr.close()
         self._proc = None
+        if self._auth_dir:
+            import shutil
+            shutil.rmtree(self._auth_dir, ignore_errors=True)
+            self._auth_dir = None
         return err.strip()
 
     def close(self) -> None:

@@ -10,7 +10,10 @@ the bundled web site and every piece of model-supplied pyautogui code. The sandb
   web site (at ``/opt/claw/site``);
 * private, size-capped tmpfs folders: ``/home`` (with ``/home/user``, the working folder, as on OSWorld's VM),
   ``/tmp`` and ``/run/user/1000`` (``XDG_RUNTIME_DIR``, where the session bus listens);
-* ``/opt/claw/bin`` first on ``PATH``: OSWorld's ``sudo`` and ``google-chrome`` (``session_bin``).
+* ``/opt/claw/bin`` first on ``PATH``: OSWorld's ``sudo`` and ``google-chrome`` (``session_bin``);
+* ``/run/claw-host``: a private host folder (writable) where the desktop puts the Unix socket that forwards
+  to the sandbox's 127.0.0.1:9222 (Chrome's debugging port, as OSWorld's configs forward it), so the
+  controller can reach it although the sandbox has no network;
 
 Nothing else of the host: no repository, no host home, no network besides its own loopback (Chromium and the
 bundled site talk over the sandbox's 127.0.0.1). Long-running apps are started with ``spawn`` (a background
@@ -39,6 +42,8 @@ BUS = f"unix:path={RUNTIME_DIR}/bus"
 PY_DIR = "/opt/claw/python"
 SITE_DIR = "/opt/claw/site"
 X_SOCKET = "/tmp/.X11-unix/X0"
+HOST_DIR = "/run/claw-host"
+CDP_PORT = 9222  # where OSWorld's getters expect Chrome's DevTools (its configs forward it with socat)
 TERMINAL_LOG = "/tmp/.claw-terminal.log"
 # Import names pyautogui (and our sandbox-side helpers) need; each is bound read-only, nothing else.
 PY_PACKAGES = ("pyautogui", "pymsgbox", "pytweening", "pyscreeze", "pygetwindow", "mouseinfo", "pyrect",
@@ -171,6 +176,12 @@ class DesktopSandbox(LocalSandbox):
                  app_limits: AppLimits | None = None, client_password: str = "password"):
         super().__init__(config or desktop_config())
         self.binds = Binds(rw={x_socket: X_SOCKET}, ro={staged_bin(client_password): BIN_DIR})
+        self._host_parent = tempfile.mkdtemp(prefix="claw-gui-host-")  # 0700 by default; traversable below
+        os.chmod(self._host_parent, 0o711)
+        self.host_dir = os.path.join(self._host_parent, uuid.uuid4().hex)
+        os.mkdir(self.host_dir)
+        os.chmod(self.host_dir, 0o777)  # the sandbox's (unknown, per-start) host uid creates its socket here
+        self.binds.rw[self.host_dir] = HOST_DIR
         for path in python_package_dirs().values():
             self.binds.ro[path] = f"{PY_DIR}/{os.path.basename(path)}"
         if site_dir:
@@ -216,6 +227,15 @@ class DesktopSandbox(LocalSandbox):
                 out.close()  # type: ignore[union-attr]
         self._spawned = [q for q in self._spawned if q.poll() is None] + [p]
         return p
+
+    @property
+    def cdp_socket(self) -> str:
+        """Host path of the Unix socket forwarding to the sandbox's 127.0.0.1:9222."""
+        return os.path.join(self.host_dir, "cdp.sock")
+
+    def __del__(self) -> None:
+        super().__del__()
+        shutil.rmtree(getattr(self, "_host_parent", ""), ignore_errors=True)
 
     def close(self) -> None:
         super().close()

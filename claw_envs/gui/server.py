@@ -22,6 +22,11 @@ the token comes from ``$CLAW_GUI_TOKEN`` (providers set it) or is generated and 
 requests without it get HTTP 401 and reach nothing. ``GET /terminal`` returns the text of the terminal
 windows opened with Ctrl+Alt+T (OSWorld's ``vm_terminal_output``).
 
+Chrome DevTools: ``/json/...`` and ``/devtools/...`` requests (HTTP and WebSocket) are relayed, after the
+secret check, to the sandbox's 127.0.0.1:9222 — where OSWorld's configs forward Chrome's debugging port
+with ``socat`` — so CDP clients such as Playwright's ``connect_over_cdp(url, headers={"Authorization":
+...})`` drive the desktop's browser the way OSWorld's getters do. 502 when nothing listens there.
+
 claw extensions under ``/claw/``: ``POST /claw/reset`` (fresh session), ``GET /claw/state`` (active window,
 windows, active URL, last exit status), ``GET /claw/browser/active_tab`` / ``tabs``, ``POST
 /claw/browser/eval`` (``{"expression"}``), ``POST /claw/browser/close_tabs`` (``{"prefix"}``). Errors answer ``{"status": "error", "message"}`` with HTTP 4xx/5xx.
@@ -221,8 +226,66 @@ def make_handler(ctl: Controller, token: str):
                 self._send(500, "application/json", json.dumps(
                     {"status": "error", "message": f"{type(e).__name__}: {e}"}).encode())
 
+        def _relay(self) -> None:
+            """Relay this request and everything after it (a WebSocket) to Chrome's debugging port."""
+            import socket
+            path = ctl.run(d.cdp_socket)
+            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            up.settimeout(30)
+            try:
+                if path is None:
+                    raise OSError("no CDP forwarder in this desktop (socat missing)")
+                up.connect(path)
+                upgrade = self.headers.get("Upgrade", "").lower() == "websocket"
+                drop = ("authorization", "x-claw-token") + (() if upgrade else ("connection", "keep-alive"))
+                head = [self.requestline] + [f"{k}: {v}" for k, v in self.headers.items() if k.lower() not in drop]
+                if not upgrade:  # one request, one answer: this connection stays ours (and authenticated per request)
+                    head.append("Connection: close")
+                up.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+                first = up.recv(65536)
+                if not first:
+                    raise OSError("nothing listens on the desktop's 127.0.0.1:9222 (start Chrome with "
+                                  "--remote-debugging-port and forward it, as OSWorld's configs do)")
+                if not upgrade:  # read the answer's head, then Content-Length bytes (Chrome keeps the socket open)
+                    data = first
+                    while b"\r\n\r\n" not in data and (chunk := up.recv(65536)):
+                        data += chunk
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = next((int(ln.split(b":", 1)[1]) for ln in head.split(b"\r\n")[1:]
+                                   if ln.lower().startswith(b"content-length:")), None)
+                    while length is not None and len(body) < length and (chunk := up.recv(65536)):
+                        body += chunk
+                    chunks = [head, b"\r\n\r\n", body]
+            except OSError as e:
+                up.close()
+                self._send(502, "application/json", json.dumps({"status": "error", "message": str(e)}).encode())
+                return
+            if not upgrade:
+                up.close()
+                self._relay_answer(b"".join(chunks))
+                return
+            self.close_connection = True
+            up.settimeout(None)
+            self.wfile.write(first)
+            self.wfile.flush()
+            _splice(self.connection, up)
+
+        def _relay_answer(self, raw: bytes) -> None:
+            head, _, body = raw.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            try:
+                code = int(lines[0].split()[1])
+            except (IndexError, ValueError):
+                code = 502
+            ctype = next((ln.split(":", 1)[1].strip() for ln in lines[1:] if ln.lower().startswith("content-type:")),
+                         "application/octet-stream")
+            self._send(code, ctype, body)
+
         def do_GET(self) -> None:  # noqa: N802
             if self._refuse():
+                return
+            if self.path.startswith(("/json", "/devtools/")):
+                self._relay()
                 return
             self._dispatch(routes_get, parse_qs(self.path.partition("?")[2]))
 
@@ -240,6 +303,28 @@ def make_handler(ctl: Controller, token: str):
             self._dispatch(routes_post, req)
 
     return Handler
+
+
+def _splice(a, b) -> None:
+    """Copy bytes both ways between two connected sockets until either side closes."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(a, selectors.EVENT_READ, b)
+    sel.register(b, selectors.EVENT_READ, a)
+    try:
+        while True:
+            for key, _ in sel.select(timeout=600):
+                data = key.fileobj.recv(65536)
+                if not data:
+                    return
+                key.data.sendall(data)
+            if not sel.get_map():
+                return
+    except OSError:
+        return
+    finally:
+        sel.close()
+        b.close()
 
 
 def _req(r: dict, key: str) -> str:
