@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from claw_envs.core.errors import ConfigError
+from claw_trainer.serving.gate import GateConfig
 
 LOSSES = ("binary_rl", "step_wise", "opd", "combine", "topk_opd")
 
@@ -112,6 +113,7 @@ class RunConfig:
     method: MethodConfig = field(default_factory=MethodConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    gate: GateConfig = field(default_factory=GateConfig)  # claw serve --learn: publish only what passes
 
     def validate(self) -> RunConfig:
         if self.method.loss not in LOSSES:

@@ -242,11 +242,13 @@ def tis_applies(method: Any, stale: bool, external_sampler: bool) -> bool:
 
 
 def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: float, version: int,
-                  external_sampler: bool = False, real: int | None = None,
-                  device: Any = None) -> tuple[dict[str, Any], dict[str, float]]:
+                  external_sampler: bool = False, real: int | None = None, device: Any = None,
+                  token_log: Any = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Tensors for the loss (TRL's key names) and metrics, for ``samples`` (:class:`TrainSample`).
 
-    Rows past ``real`` are filler: kept for shapes, never counted (``loss_mask`` 0).
+    Rows past ``real`` are filler: kept for shapes, never counted (``loss_mask`` 0). With ``token_log`` (a
+    :class:`~claw_trainer.view.tokens.TokenLog`), the per-token advantages and OPD log-ratios of the real rows
+    are appended to it (what ``claw view`` colours tokens by).
     """
     real = len(samples) if real is None else real
     tok = models.tokenizer
@@ -299,6 +301,10 @@ def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: 
     out["advantages"] = adv_fns.for_loss(method.loss, a_rl, has_score, has_hint, teacher, base, lmask,
                                          method.w_rl, method.w_opd)
     out["num_items_in_batch"] = lmask.sum()
+    if token_log is not None and real:
+        hinted = bool(has_hint[:real].any())
+        token_log.write_batch(turns[:real], version + 1, a_rl[:real].tolist(), out["advantages"][:real], lmask[:real],
+                              opd=(teacher - base)[:real] if hinted else None, has_hint=has_hint[:real].tolist())
     if bool(has_hint[:real].any()):
         hm = lmask * has_hint[:, None]
         metrics["teacher_minus_old_logp"] = float(((teacher - base) * hm).sum() / hm.sum().clamp(min=1))

@@ -77,6 +77,7 @@ class Learner:
                                        num_training_steps=max(train.steps, 1))
         self.max_staleness, self.stale, self.stale_weight = max_staleness, stale, stale_weight
         self.step = 0
+        self.token_log: Any = None  # a TokenLog: per-token advantages for `claw view`
 
     @classmethod
     def from_config(cls, model: Any, tokenizer: Any, cfg: RunConfig, max_staleness: int = 4,
@@ -89,8 +90,12 @@ class Learner:
 
             peft_config = LoraConfig(r=cfg.model.lora_r, lora_alpha=cfg.model.lora_alpha, task_type="CAUSAL_LM",
                                      target_modules=cfg.model.lora_target_modules)
-        return cls(model, tokenizer, cfg.method, cfg.train.lr, cfg.train.temperature or 1.0, max_staleness, stale,
-                   stale_weight, train=cfg.train, peft_config=peft_config)
+        from claw_trainer.view.tokens import DEFAULT_NAME, TokenLog
+
+        learner = cls(model, tokenizer, cfg.method, cfg.train.lr, cfg.train.temperature or 1.0, max_staleness, stale,
+                      stale_weight, train=cfg.train, peft_config=peft_config)
+        learner.token_log = TokenLog(Path(cfg.train.output_dir) / DEFAULT_NAME)
+        return learner
 
     def split_stale(self, samples: list[TrainSample]) -> tuple[list[TrainSample], list[TrainSample], list[float]]:
         """(usable samples, dropped samples, per-sample weight) at the current step.
@@ -116,7 +121,8 @@ class Learner:
     def prepare(self, samples: list[TrainSample], weights: list[float] | None = None) -> tuple[dict, dict]:
         """The core's batch tensors (π_old, reference, teacher, advantages), stale weights applied."""
         self.model.eval()
-        inputs, metrics = core.prepare_batch(samples, self.models, self.method, self.temperature, version=self.step)
+        inputs, metrics = core.prepare_batch(samples, self.models, self.method, self.temperature, version=self.step,
+                                             token_log=self.token_log)
         if weights is not None:
             inputs["advantages"] = inputs["advantages"] * torch.tensor(weights, device=inputs["advantages"].device)[:, None]
         return inputs, metrics

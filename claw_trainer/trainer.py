@@ -81,6 +81,11 @@ class ClawTrainer(GRPOTrainer):
         self.frozen_model = reference.to(self.accelerator.device) if reference is not None else None
         self._last_sampled: list[TrainSample] = []
         self._last_inputs: dict[str, Any] = {}
+        self.token_log = None  # per-token advantages for `claw view` (main process only)
+        if args.output_dir and self.accelerator.is_main_process:
+            from claw_trainer.view.tokens import DEFAULT_NAME, TokenLog
+
+            self.token_log = TokenLog(Path(args.output_dir) / DEFAULT_NAME)
         if self.use_vllm and rollouts.policy is None:  # sample with TRL's vLLM engine (GPU), weights synced per step
             from claw_trainer.policy.vllm import VLLMPolicy
 
@@ -122,7 +127,8 @@ class ClawTrainer(GRPOTrainer):
         out, core_metrics = core.prepare_batch(batch, self.models(), self.method, self.temperature,
                                                version=self.state.global_step,
                                                external_sampler=self.rollouts.policy is not None,
-                                               real=n - filler, device=self.accelerator.device)
+                                               real=n - filler, device=self.accelerator.device,
+                                               token_log=self.token_log)
         model.train(was_training)
         self._last_inputs = out
         for k, v in {**metrics, **core_metrics}.items():
