@@ -7,7 +7,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m claw_trainer.cli train --config configs/quickstart.yaml --train.output_dir runs/quickstart-$$(date +%Y%m%d-%H%M%S)
+	$(PY) -m claw_trainer.cli train --config configs/demo.yaml --train.output_dir runs/demo-$$(date +%Y%m%d-%H%M%S)
 
 test: setup
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
@@ -26,6 +26,7 @@ bench: setup
 	$(PY) bench/swe.py
 	$(PY) bench/gui.py
 	$(PY) bench/hosting.py
+	$(PY) bench/gate.py
 
 bench-judge: setup
 	$(PY) bench/judge.py

@@ -1,11 +1,17 @@
-"""Chat-v0 personalisation on CPU: first-response rating before/after `claw train` (configs/chat.yaml).
+"""Chat-v0 personalisation as a benchmark: first-response rating before/after `claw train`, per persona and seed.
 
-For each persona and seed: evaluate the first-response rating (the metric OpenClaw-RL reports) of the starting
-model on fixed episodes, train with the combined method, evaluate the trained model on the same episodes.
-The user is the scripted one and the rating is the rule rating (SmolLM2-135M as user never ends a
-conversation and as rater gives no signal: docs/chat.md). Writes bench/results/personalize.json.
+For each persona: the starting model is scored on held-out episodes (``eval.*`` of the config: reset seeds
+disjoint from training, first reply only, rated by the persona's rules) with sampling seed 0 (*before*) and
+with ``--noise-seeds`` other sampling seeds (*noise*: what re-sampling the untrained model alone moves the
+score by). Then for each training seed: ``claw train`` with the config (default ``configs/demo.yaml``, the
+persona swapped in), and the trained model scored on the same held-out episodes with sampling seed 0
+(*after*). Everything the README's personalisation table shows comes from here:
 
-    python bench/personalize.py [--seeds 0 1] [--personas student teacher] [--episodes 16] [--steps 8]
+    python bench/personalize.py [--config configs/demo.yaml] [--personas student teacher] [--seeds 0 1 2]
+                                [--noise-seeds 1 2 3] [--episodes 32] [--steps N]
+
+Writes ``bench/results/personalize.json`` (per run: before, after, paired change with its bootstrap CI,
+verdict, wall time; per persona: the noise band and the mean ± sd of *after* over seeds).
 """
 
 from __future__ import annotations
@@ -23,58 +29,77 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results" / "personalize.json"
 
 
-def first_rating(cfg, model: str, episodes: int) -> float:
-    from claw_trainer.run import run_episodes
-
-    eval_cfg = json.loads(json.dumps(cfg.to_dict()))
-    from claw_trainer.config import load_config
-
-    c = load_config(None, [])
-    for sec, values in eval_cfg.items():
-        for k, v in values.items():
-            setattr(getattr(c, sec), k, v)
-    c.env.kwargs = {**c.env.kwargs, "max_turns": 1, "reward": "first"}
-    c.judge.backend = c.judge.hint = "none"
-    c.train.seed = 12345  # the same evaluation episodes before and after, for every run
-    eps = run_episodes(c, episodes, model)
-    return statistics.mean(ep[0].reward for ep in eps)
-
-
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", default=str(ROOT / "configs" / "demo.yaml"))
     p.add_argument("--personas", nargs="+", default=["student", "teacher"])
-    p.add_argument("--episodes", type=int, default=16)
-    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--noise-seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--episodes", type=int, default=32)
+    p.add_argument("--steps", type=int, default=None, help="default: the config's train.steps")
+    p.add_argument("--out", default=str(ROOT / "runs" / "personalize"))
+    p.add_argument("--results", default=str(RESULTS))
     a = p.parse_args()
+    import warnings
+
+    warnings.filterwarnings("ignore")
     from claw_trainer.config import load_config
+    from claw_trainer.heldout import EvalScores, evaluate, paired_diff
+    from claw_trainer.models import load_model
     from claw_trainer.run import train
 
-    runs = []
+    t_all = time.time()
+    runs, personas = [], {}
     for persona in a.personas:
-        before = None
+        over = ["--eval.episodes", str(a.episodes), "--eval.sample_seed", "0"]
+        if a.steps is not None:
+            over += ["--train.steps", str(a.steps)]
+        base = load_config(a.config, over)
+        base.env.kwargs["persona"] = persona
+        model, tok = load_model(base.model.name, cache_dir=base.model.cache_dir)
+        t0 = time.time()
+        before = evaluate(base, model, tok, "before", 0)
+        noise = [evaluate(base, model, tok, f"noise seed {s}", s) for s in a.noise_seeds]
+        del model
+        deltas = [paired_diff(before, n)["delta"] for n in noise]
+        personas[persona] = {"before": before.as_dict(), "noise": [n.as_dict() for n in noise],
+                             "noise_deltas": deltas, "noise_band": [min(deltas), max(deltas)],
+                             "eval_s": time.time() - t0}
+        print(f"{persona}: before {before.mean:.3f}; re-sampled untrained model "
+              f"{', '.join(f'{n.mean:.3f}' for n in noise)} (changes {min(deltas):+.3f} to {max(deltas):+.3f})",
+              flush=True)
         for seed in a.seeds:
-            out = ROOT / "runs" / f"personalize-{persona}-{seed}"
+            out = Path(a.out) / f"{persona}-{seed}"
             shutil.rmtree(out, ignore_errors=True)
-            cfg = load_config(ROOT / "configs" / "chat.yaml",
-                              ["--train.seed", str(seed), "--train.steps", str(a.steps), "--train.output_dir", str(out)])
+            out.mkdir(parents=True)
+            # the starting model's scores are shared by every seed: hand them to the run instead of re-scoring
+            (out / "heldout.json").write_text(json.dumps({
+                "metric": base.eval.metric, "episodes": a.episodes, "before": before.as_dict(),
+                "noise": noise[0].as_dict()}))
+            cfg = load_config(a.config, [*over, "--train.seed", str(seed), "--train.output_dir", str(out)])
             cfg.env.kwargs["persona"] = persona
-            if before is None:  # the starting model is the same for every seed
-                before = first_rating(cfg, cfg.model.name, a.episodes)
-            t0 = time.time()
+            t1 = time.time()
             summary = train(cfg)
-            after = first_rating(cfg, str(out / "final"), a.episodes)
-            runs.append({"persona": persona, "seed": seed, "before": before, "after": after,
-                         "train_s": time.time() - t0, "steps": summary["steps"]})
-            print(json.dumps(runs[-1]), flush=True)
-    table = {}
-    for persona in a.personas:
-        rs = [r for r in runs if r["persona"] == persona]
-        table[persona] = {"before": rs[0]["before"], "after_mean": statistics.mean(r["after"] for r in rs),
-                          "after_per_seed": [r["after"] for r in rs]}
-        print(f"{persona}: first-response rating {table[persona]['before']:.3f} -> "
-              f"{table[persona]['after_mean']:.3f} (seeds {[round(x, 3) for x in table[persona]['after_per_seed']]})")
-    RESULTS.write_text(json.dumps({"runs": runs, "summary": table, "episodes": a.episodes, "steps": a.steps}, indent=1))
+            h = summary["heldout"]
+            after = EvalScores.from_dict(h["after"])
+            run = {"persona": persona, "seed": seed, "before": before.mean, "after": after.mean,
+                   "change": h["verdict"]["change"], "exceeds_noise": h["verdict"]["exceeds_noise"],
+                   "train_overlap": h["train_overlap"], "steps": summary["steps"], "wall_s": time.time() - t1}
+            runs.append(run)
+            print(json.dumps(run), flush=True)
+    for persona, d in personas.items():
+        after = [r["after"] for r in runs if r["persona"] == persona]
+        d.update(after_per_seed=after, after_mean=statistics.fmean(after),
+                 after_sd=statistics.stdev(after) if len(after) > 1 else 0.0,
+                 runs_beyond_noise=sum(r["change"]["delta"] > d["noise_band"][1] and r["exceeds_noise"]
+                                       for r in runs if r["persona"] == persona))
+        print(f"{persona}: first-response rating {d['before']['mean']:.3f} -> {d['after_mean']:.3f} "
+              f"± {d['after_sd']:.3f} over {len(after)} seeds; noise band {d['noise_band'][0]:+.3f} to "
+              f"{d['noise_band'][1]:+.3f}; {d['runs_beyond_noise']}/{len(after)} runs beyond it")
+    res = Path(a.results)
+    res.parent.mkdir(parents=True, exist_ok=True)
+    res.write_text(json.dumps({"args": vars(a), "personas": personas, "runs": runs,
+                               "wall_s": time.time() - t_all}, indent=1))
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def run_one(mode: str, seed: int, steps: int, horizon: int, threshold: float, ep
             "env.kwargs": {"horizon": horizon, "threshold": threshold}, "judge.m": 1, "method.group_norm": True,
             "train.steps": steps, "train.batch_size": 16, "train.micro_batch_size": 16, "train.lr": 3e-3,
             "train.max_new_tokens": 8, "train.temperature": 1.0, "train.seed": seed, "train.save_every": 0,
-            "train.max_rounds": 4, "train.report_to": [], "train.output_dir": str(out),
+            "train.max_rounds": 4, "train.output_dir": str(out),
             "eval.episodes": episodes, "eval.noise": False, **MODES[mode]}
     args: list[str] = []
     for k, v in over.items():

@@ -79,3 +79,22 @@ def test_eval_config_errors():
         load_config(ROOT / "configs" / "demo.yaml", ["--eval.episodes", "-1"])
     cfg = load_config(ROOT / "configs" / "demo.yaml")
     assert cfg.eval.episodes > 0 and cfg.judge.backend == "none" and cfg.env.id == "claw/Chat-v0"
+
+
+def test_toolcall_worked_example_system_prompt():
+    """configs/toolcall.yaml's `system_prompt: example`: a system message showing both action formats, which the
+    env itself accepts (a \\boxed answer in the shown format is verified)."""
+    from claw_envs.toolcall.env import WORKED_EXAMPLE, ToolCallEnv
+    from claw_trainer.config import load_config
+
+    cfg = load_config(ROOT / "configs" / "toolcall.yaml")
+    env = ToolCallEnv(**cfg.env.kwargs)
+    obs, info = env.reset(seed=3)
+    assert obs[0] == {"role": "system", "content": WORKED_EXAMPLE} and obs[1]["role"] == "user"
+    assert "\\boxed{5}" in WORKED_EXAMPLE and '<tool_call>{"name": "python"' in WORKED_EXAMPLE
+    _, reward, terminated, _, _ = env.step(f"The answer is \\boxed{{{env.task.answer}}}.")
+    assert terminated and reward == 1.0
+    env.close()
+    custom = ToolCallEnv(tasks="generated", difficulty=1, system_prompt="Be brief.")
+    assert custom.reset(seed=0)[0][0] == {"role": "system", "content": "Be brief."}
+    assert ToolCallEnv(tasks="generated").reset(seed=0)[0][0]["role"] == "user"  # no system prompt by default
