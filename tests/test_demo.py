@@ -78,7 +78,7 @@ def test_eval_config_errors():
     with pytest.raises(ConfigError, match="eval.episodes"):
         load_config(ROOT / "configs" / "demo.yaml", ["--eval.episodes", "-1"])
     cfg = load_config(ROOT / "configs" / "demo.yaml")
-    assert cfg.eval.episodes > 0 and cfg.judge.backend == "none" and cfg.env.id == "claw/Chat-v0"
+    assert cfg.eval.episodes > 0 and cfg.judge.backend == "rules" and cfg.env.id == "claw/Chat-v0"
 
 
 def test_toolcall_worked_example_system_prompt():
