@@ -172,6 +172,7 @@ def test_downloads_are_fetched_cached_and_named_when_missing(tmp_path, file_serv
         assert env.step("DONE")[1] == 1.0  # the downloaded script ran in the desktop
         assert _Files.hits == ["/os/t1/setup.sh"]
         srv.shutdown()  # the network is gone: the cache is reused
+        srv.server_close()
         env.reset(options={"task_id": "t1"})
         assert env.step("DONE")[1] == 1.0
         assert _Files.hits == ["/os/t1/setup.sh"]
