@@ -37,6 +37,7 @@ def main() -> None:
     p.add_argument("--noise-seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--episodes", type=int, default=32)
     p.add_argument("--steps", type=int, default=None, help="default: the config's train.steps")
+    p.add_argument("--model", default=None, help="default: the config's model.name (e.g. 'tiny' to try the script)")
     p.add_argument("--out", default=str(ROOT / "runs" / "personalize"))
     p.add_argument("--results", default=str(RESULTS))
     a = p.parse_args()
@@ -54,6 +55,8 @@ def main() -> None:
         over = ["--eval.episodes", str(a.episodes), "--eval.sample_seed", "0"]
         if a.steps is not None:
             over += ["--train.steps", str(a.steps)]
+        if a.model is not None:
+            over += ["--model.name", a.model]
         base = load_config(a.config, over)
         base.env.kwargs["persona"] = persona
         model, tok = load_model(base.model.name, cache_dir=base.model.cache_dir)
