@@ -9,6 +9,14 @@ the store, so judging never blocks serving and a slow judge only delays when a t
 training step saves an atomic checkpoint (weights, optimizer, batch ids) and then marks its batch trained; on
 restart the store is reconciled with the checkpoint, so after a ``kill -9`` no recorded turn is lost or
 trained twice.
+
+Failures stay local: a turn whose judging raises is marked ``dropped`` with the error as its reason; a sample
+the learner cannot take (token ids outside the vocabulary, mismatched log-probs) is dropped before the step;
+a training step that raises drops its batch with the error (so the same turns cannot kill the loop again
+after a restart); a failed publish keeps serving the previous weights. Every loop keeps going, and its
+error count, last error, liveness and queue depth show in ``/health`` (:meth:`AsyncLoops.health_snapshot`).
+A loop that dies anyway (e.g. the store went away) is reported by :meth:`AsyncLoops.raise_if_dead`, which
+``claw train --async`` and :meth:`wait_steps` call so a run fails loudly instead of waiting forever.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from typing import Any
 from claw_envs.prm.judge import Turn as JudgeTurn
 from claw_trainer.credit import score_episodes
 from claw_trainer.learner import Learner
+from claw_trainer.serving.health import LoopHealth
 from claw_trainer.serving.policy import ServedPolicy
 from claw_trainer.serving.store import TurnStore
 
@@ -42,6 +51,10 @@ class AsyncLoops:
         self.stats: Counter = Counter()
         self.history: list[dict[str, float]] = []
         self._threads: list[threading.Thread] = []
+        self.health = LoopHealth()
+        self.health.register("judge", self.judge_q.qsize)
+        self.health.register("train", self.train_q.qsize)
+        self.health.register("publish", self.publish_q.qsize)
         if self.checkpoint and self.checkpoint.is_file():  # resume: weights, then reconcile the store
             batch = learner.load(self.checkpoint)
             self.stats["reconciled"] = store.reconcile(learner.step, batch)
@@ -91,7 +104,13 @@ class AsyncLoops:
                 if not ids:
                     continue
             for i in ids:
-                self._judge_one(i)
+                try:
+                    self._judge_one(i)
+                except Exception as e:  # noqa: BLE001 - this turn is dropped, the loop goes on
+                    self.health.error("judge", f"turn {i}", e)
+                    self.store.mark([i], "dropped", reason=f"judge error: {type(e).__name__}: {e}"[:500])
+                    self.stats["dropped_judge_error"] += 1
+            self.health.beat("judge")
 
     # -- training ----------------------------------------------------------------------------------------
     def _samples(self, rows: list) -> tuple[list, list[int], list[int]]:
@@ -102,7 +121,7 @@ class AsyncLoops:
             turn.hint = (j or {}).get("hint")
             episodes.append([turn])
             ids.append(i)
-        samples, _ = score_episodes(episodes, self.learner.method.loss, group_norm=False)
+        samples, _ = score_episodes(episodes, self.learner.method.loss, group_norm=self.learner.method.group_norm)
         kept = {id(s.turn) for s in samples}
         by_turn = {id(ep[0]): i for ep, i in zip(episodes, ids, strict=True)}
         return samples, [by_turn[id(s.turn)] for s in samples], [by_turn[id(ep[0])] for ep in episodes
@@ -114,15 +133,27 @@ class AsyncLoops:
         samples, sample_ids, no_signal = self._samples(self.store.get(judged))
         self.store.mark(no_signal, "dropped", reason="no signal")
         self.stats["dropped_no_signal"] += len(no_signal)
-        usable, stale, weights = self.learner.split_stale(samples)
         ids_of = {id(s.turn): i for s, i in zip(samples, sample_ids, strict=True)}
+        bad = {id(s.turn): why for s in samples if (why := self._unusable(s))}
+        for s in samples:
+            if id(s.turn) in bad:
+                self.store.mark([ids_of[id(s.turn)]], "dropped", reason=bad[id(s.turn)])
+                self.stats["dropped_invalid"] += 1
+        samples = [s for s in samples if id(s.turn) not in bad]
+        usable, stale, weights = self.learner.split_stale(samples)
         self.store.mark([ids_of[id(s.turn)] for s in stale], "dropped", reason="stale")
         self.stats["dropped_stale"] += len(stale)
         if len(usable) < self.batch_size:
             return False
         batch, w = usable[:self.batch_size], weights[:self.batch_size]
         batch_ids = [ids_of[id(s.turn)] for s in batch]
-        metrics = self.learner.train_step(batch, w)
+        try:
+            metrics = self.learner.train_step(batch, w)
+        except Exception as e:  # noqa: BLE001 - the batch is dropped with the reason, training goes on
+            self.health.error("train", f"step on turns {batch_ids}", e)
+            self.store.mark(batch_ids, "dropped", reason=f"learner error: {type(e).__name__}: {e}"[:500])
+            self.stats["dropped_learner_error"] += len(batch_ids)
+            return False
         if self.checkpoint:
             self.learner.save(self.checkpoint, batch_ids)
         self.store.set_meta(f"batch-{self.learner.step}", batch_ids)
@@ -144,8 +175,22 @@ class AsyncLoops:
             self.on_step(metrics)
         return True
 
+    def _unusable(self, sample: Any) -> str | None:
+        """Why a sample cannot be trained on (malformed token data), or None."""
+        t = sample.turn
+        if not t.completion_ids:
+            return "invalid sample: no completion token ids"
+        if len(t.completion_ids) != len(t.logprobs):
+            return f"invalid sample: {len(t.completion_ids)} completion ids but {len(t.logprobs)} log-probs"
+        emb = getattr(self.learner.model, "get_input_embeddings", None)
+        vocab = emb().num_embeddings if callable(emb) and emb() is not None else None
+        if vocab and any(not 0 <= int(x) < vocab for x in (*t.prompt_ids, *t.completion_ids)):
+            return f"invalid sample: token ids outside the model's vocabulary of {vocab}"
+        return None
+
     def _train_loop(self) -> None:
         while not self.stop_event.is_set():
+            self.health.beat("train")
             if self.max_steps is not None and self.learner.step >= self.max_steps:
                 time.sleep(0.05)
                 continue
@@ -153,7 +198,11 @@ class AsyncLoops:
                 self.train_q.get(timeout=0.1)
             except queue.Empty:
                 pass
-            self.train_once()
+            try:
+                self.train_once()
+            except Exception as e:  # noqa: BLE001 - e.g. a store hiccup: shown in /health, retried next pass
+                self.health.error("train", "train pass", e)
+                time.sleep(0.5)
 
     def publish_now(self) -> None:
         """Publish pending weights in the caller's thread (the synchronous mode's 'loop')."""
@@ -161,6 +210,10 @@ class AsyncLoops:
             state, version = self.publish_q.get_nowait()
         except queue.Empty:
             return
+        self.publish_step(state, version)
+
+    def publish_step(self, state: dict, version: int) -> None:
+        """The publish step: make ``state`` the served weights as ``version`` (wrap this to gate publishes)."""
         self.policy.publish(state, version)
         self.stats["published"] += 1
 
@@ -170,13 +223,17 @@ class AsyncLoops:
             try:
                 state, version = self.publish_q.get(timeout=0.1)
             except queue.Empty:
+                self.health.beat("publish")
                 continue
-            self.policy.publish(state, version)
-            self.stats["published"] += 1
+            try:
+                self.publish_step(state, version)
+            except Exception as e:  # noqa: BLE001 - the previous weights stay served
+                self.health.error("publish", f"version {version}", e)
+            self.health.beat("publish")
 
     def start(self) -> AsyncLoops:
         for name, fn in (("judge", self._judge_loop), ("train", self._train_loop), ("publish", self._publish_loop)):
-            t = threading.Thread(target=fn, name=f"claw-{name}", daemon=True)
+            t = threading.Thread(target=self.health.run, args=(name, fn), name=f"claw-{name}", daemon=True)
             t.start()
             self._threads.append(t)
         return self
@@ -186,12 +243,22 @@ class AsyncLoops:
         for t in self._threads:
             t.join(timeout=30)
 
+    def health_snapshot(self) -> dict[str, Any]:
+        """Liveness, queue depth, error count and last error of every loop (shown in ``/health``)."""
+        return self.health.snapshot()
+
+    def raise_if_dead(self) -> None:
+        """Raise :class:`~claw_trainer.serving.health.LoopDied` if any loop stopped on an error."""
+        self.health.raise_if_dead()
+
     def wait_steps(self, steps: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while self.learner.step < steps:
+            self.raise_if_dead()
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
         while self.policy.version < steps and time.monotonic() < deadline:
+            self.raise_if_dead()
             time.sleep(0.05)
         return self.policy.version >= steps

@@ -122,10 +122,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _quiet()
     stack = ServeStack(cfg, learn=args.learn, host=args.host, port=args.port, default_turn_type=args.default_turn_type,
                        idle_timeout=args.idle_timeout, scrub_pii=args.scrub_pii, max_staleness=args.max_staleness,
-                       stale=args.stale, max_steps=args.max_steps)
+                       stale=args.stale, max_steps=args.max_steps, upstream=args.upstream,
+                       upstream_model=args.upstream_model, upstream_api_key=args.upstream_api_key,
+                       api_keys=args.api_key, api_keys_file=args.api_keys_file, max_batch=args.max_batch)
     mode = "serving and learning" if args.learn else "serving (recording sessions)"
-    console.print(f"[bold]claw serve[/bold] {cfg.model.name} on http://{stack.host}:{stack.port}/v1 — {mode}; "
-                  f"turns → {cfg.train.output_dir}/turns.sqlite")
+    auth = "API keys required" if args.api_key or args.api_keys_file else "no authentication (use --api-key)"
+    console.print(f"[bold]claw serve[/bold] {args.upstream or cfg.model.name} on http://{stack.host}:{stack.port}/v1 — {mode}; "
+                  f"{auth}; turns → {cfg.train.output_dir}/turns.sqlite")
     stack.serve_forever()
     return 0
 
@@ -170,4 +173,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-staleness", type=int, default=4, help="policy versions a sample may lag behind")
     s.add_argument("--stale", default="drop", choices=["drop", "downweight"])
     s.add_argument("--max-steps", type=int, default=None, help="stop training after N steps (serving goes on)")
+    s.add_argument("--upstream", metavar="URL", help="forward generation to an OpenAI-compatible server that returns "
+                   "token ids and log-probs (claw serve-model, vLLM, SGLang), e.g. http://127.0.0.1:8001/v1")
+    s.add_argument("--upstream-model", help="model name sent to --upstream (default: the client's)")
+    s.add_argument("--upstream-api-key", help="bearer key for --upstream")
+    s.add_argument("--api-key", action="append", metavar="KEY", help="require this bearer key (repeatable)")
+    s.add_argument("--api-keys-file", metavar="FILE", help="bearer keys, one 'KEY' or 'TENANT KEY' per line")
+    s.add_argument("--max-batch", type=int, default=8, help="concurrent requests sampled in one generate call")
     s.set_defaults(fn=cmd_serve)

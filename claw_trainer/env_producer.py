@@ -4,6 +4,10 @@ Runs rounds of grouped episodes (like :class:`~claw_trainer.source.EnvRollouts`)
 being served at the time, writes every finished turn to the turn store — its ``outcome`` channel set to
 its episode's return, so the learner can credit turns without a judge — and notifies the judge loop.
 It never waits for training.
+
+A round that raises (an env or sampler failure) is counted and shown as the ``env`` loop's last error in
+``/health``; the loop retries with a growing pause, and after ``max_failures`` consecutive failed rounds it
+stops as dead, so ``claw train --async`` fails loudly instead of waiting for turns that never come.
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ from typing import Any
 
 from claw_trainer.credit import episode_return
 from claw_trainer.rollout import collect_episodes
+from claw_trainer.serving.health import LoopHealth
 
 
 class EnvProducer:
     def __init__(self, vec_env: Any, policy: Any, store: Any, notify: Any, group_size: int = 1, seed: int = 0,
-                 env_id: str = ""):
+                 env_id: str = "", health: LoopHealth | None = None, max_failures: int = 5):
         self.vec_env, self.policy, self.store, self.notify = vec_env, policy, store, notify
         self.group_size, self.seed, self.env_id = group_size, seed, env_id
         self.rounds = store.get_meta("producer_rounds", 0)
         self.episodes = 0
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
+        self.health, self.max_failures = health or LoopHealth(), max_failures
+        self.health.register("env")
 
     def round(self) -> list[int]:
         """Collect one round and record it; returns the recorded turn ids."""
@@ -45,11 +52,22 @@ class EnvProducer:
         return ids
 
     def _loop(self) -> None:
+        failures = 0
         while not self.stop_event.is_set():
-            self.round()
+            try:
+                self.round()
+                failures = 0
+            except Exception as e:
+                failures += 1
+                self.health.error("env", f"round {self.rounds}", e)
+                if failures >= self.max_failures:
+                    raise
+                self.stop_event.wait(min(30.0, 0.5 * 2 ** failures))
+            self.health.beat("env")
 
     def start(self) -> EnvProducer:
-        self._thread = threading.Thread(target=self._loop, name="claw-env", daemon=True)
+        self._thread = threading.Thread(target=self.health.run, args=("env", self._loop), name="claw-env",
+                                        daemon=True)
         self._thread.start()
         return self
 

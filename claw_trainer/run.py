@@ -223,7 +223,8 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
     loops = AsyncLoops(store, served, learner, judge, hint, cfg.train.batch_size, checkpoint=out / "learner.pt",
                        max_steps=cfg.train.steps, on_step=log)
     vec = make_vec_env(cfg, judges=(None, None))  # judging happens in the judge loop, not in env.step
-    producer = EnvProducer(vec, served, store, loops.notify, cfg.env.group_size, cfg.train.seed, cfg.env.id)
+    producer = EnvProducer(vec, served, store, loops.notify, cfg.env.group_size, cfg.train.seed, cfg.env.id,
+                           health=loops.health)
     loops.start()
     producer.start()
     try:
@@ -231,6 +232,7 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
             bar = progress.add_task("async train", total=cfg.train.steps, completed=learner.step)
             while learner.step < cfg.train.steps:
                 time.sleep(0.2)
+                loops.raise_if_dead()  # a dead loop (env, judge, train, publish) fails the run loudly
                 last = loops.history[-1] if loops.history else {}
                 progress.update(bar, completed=learner.step, description=(
                     f"reward {last.get('reward', 0):+.3f} loss {last.get('loss', 0):+.4f} "

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -220,3 +221,78 @@ def test_stale_samples_are_dropped_or_downweighted(tmp_path):
         learner.step = 9
         keep, dropped, weights = learner.split_stale(samples)
         assert ([s.turn.policy_version for s in keep], [s.turn.policy_version for s in dropped], weights) == expect
+
+
+class _Poisoned:
+    """Fault injection around the real judge / learner: raises for turns whose next state says ``word``."""
+
+    def __init__(self, inner, word):
+        self.inner, self.word = inner, word
+
+    def score(self, turn):
+        if self.word in turn.next_text:
+            raise RuntimeError(f"poisoned turn ({self.word})")
+        return self.inner.score(turn)
+
+    def train_step(self, samples, weights=None):
+        if any(self.word in (s.turn.next_state.text if s.turn.next_state else "") for s in samples):
+            raise RuntimeError(f"poisoned batch ({self.word})")
+        return self.inner(samples, weights)
+
+
+def test_poison_pills_are_dropped_with_a_reason_and_the_loops_go_on(tmp_path):
+    from claw_trainer.serving.stack import ServeStack
+
+    with ServeStack(_cfg(tmp_path, "--train.batch_size", "2", "--train.micro_batch_size", "2"), learn=True,
+                    max_steps=1) as stack, httpx.Client(timeout=60) as client:
+        loops = stack.loops
+        loops.judge = _Poisoned(loops.judge, "POISON-J")
+        learner_poison = _Poisoned(loops.learner.train_step, "POISON-L")
+        loops.learner.train_step = learner_poison.train_step
+        for k, reply in enumerate(["POISON-J that's wrong", "POISON-L that's wrong", "POISON-L that's wrong"]):
+            h: list = []
+            _chat(client, stack.base_url, f"p{k}", h, "hello")
+            _chat(client, stack.base_url, f"p{k}", h, reply)
+        good = ["that's wrong, try again", "thanks, perfect", "no, that is not what I asked", "great, works"]
+        for k in range(3, 8):
+            h = []
+            for reply in ["hello, what is 2+2?", *good]:
+                _chat(client, stack.base_url, f"p{k}", h, reply)
+            if loops.learner.step >= 1:
+                break
+        assert loops.wait_steps(1, timeout=240)  # the good turns still train after both poisons
+        health = client.get(f"http://{stack.host}:{stack.port}/health")
+        reasons = dict(stack.store._tx("SELECT session, reason FROM turns WHERE step IS NULL AND status = 'dropped' "
+                                       "AND turn_type = 'main'").fetchall())
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    h = health.json()["loops"]
+    assert h["judge"]["alive"] and h["judge"]["errors"] == 1 and "POISON-J" in h["judge"]["last_error"]
+    assert h["train"]["alive"] and h["train"]["errors"] == 1 and "POISON-L" in h["train"]["last_error"]
+    assert set(h) == {"judge", "train", "publish"} and all("queue_depth" in v for v in h.values())
+    assert reasons["p0"].startswith("judge error: RuntimeError: poisoned turn")
+    assert reasons["p1"].startswith("learner error") and reasons["p2"].startswith("learner error")
+
+
+class _GoneStore:
+    """Fault injection: a turn store whose disk went away (every call raises, as sqlite3 would)."""
+
+    def __getattr__(self, name):
+        def fail(*a, **k):
+            raise sqlite3.OperationalError("disk I/O error")
+        return fail
+
+
+def test_a_dead_loop_shows_in_health_and_fails_the_waiter(tmp_path):
+    from claw_trainer.serving.health import LoopDied
+    from claw_trainer.serving.stack import ServeStack
+
+    with ServeStack(_cfg(tmp_path), learn=True, max_steps=1) as stack, httpx.Client(timeout=60) as client:
+        stack.loops.store = _GoneStore()  # the judge loop's backfill scan fails: that loop cannot go on
+        with pytest.raises(LoopDied, match="judge: OperationalError: disk I/O error"):
+            stack.loops.wait_steps(1, timeout=60)
+        r = client.get(f"http://{stack.host}:{stack.port}/health")
+        stack.loops.store = stack.store
+    assert r.status_code == 503 and r.json()["status"] == "degraded"
+    loops = r.json()["loops"]
+    assert loops["judge"]["alive"] is False and "disk I/O error" in loops["judge"]["died"]
+    assert loops["train"]["alive"] and loops["train"]["errors"] >= 1  # the train loop retries its passes

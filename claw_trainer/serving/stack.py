@@ -3,6 +3,13 @@
 ``ServeStack(cfg, learn=True).start()`` serves on ``cfg``'s host/port in a background thread; tests drive it
 over HTTP on 127.0.0.1. State lives in ``train.output_dir``: ``turns.sqlite`` (every recorded turn) and
 ``learner.pt`` (the latest training step; a restart resumes from it without losing or repeating turns).
+
+``upstream=URL`` forwards generation to an OpenAI-compatible server that returns token ids
+(:class:`~claw_trainer.serving.upstream.UpstreamPolicy`) instead of loading ``cfg.model.name``; it records
+and serves, but cannot learn (weights cannot be published into an upstream). ``api_keys``/``api_keys_file``
+turn on authentication (:mod:`~claw_trainer.serving.auth`). ``stop()`` is graceful: new requests get 503,
+requests in flight finish and are recorded, the loops stop, the store is closed; turns still waiting for
+their next state stay in the store and are continued after a restart.
 """
 
 from __future__ import annotations
@@ -21,23 +28,37 @@ class ServeStack:
     def __init__(self, cfg: RunConfig, learn: bool = False, host: str = "127.0.0.1", port: int = 0,
                  default_turn_type: str = "main", idle_timeout: float = 600.0, scrub_pii: bool = False,
                  batch_size: int | None = None, max_staleness: int = 4, stale: str = "drop",
-                 max_steps: int | None = None):
+                 max_steps: int | None = None, upstream: str | None = None, upstream_model: str | None = None,
+                 upstream_api_key: str | None = None, api_keys: list[str] | None = None,
+                 api_keys_file: str | None = None, max_batch: int = 8, max_pending: int = 64):
         import copy
 
         from claw_trainer.async_loops import AsyncLoops
         from claw_trainer.learner import Learner
         from claw_trainer.models import load_model
         from claw_trainer.run import make_judges
+        from claw_trainer.serving.auth import Auth
         from claw_trainer.serving.policy import ServedPolicy
-        from claw_trainer.serving.proxy import SessionRecorder, build_proxy
+        from claw_trainer.serving.proxy import build_proxy
+        from claw_trainer.serving.sessions import SessionRecorder
         from claw_trainer.serving.store import TurnStore
+        from claw_trainer.serving.upstream import UpstreamPolicy
 
         self.cfg, self.learn = cfg, learn
+        if upstream and learn:
+            raise ConfigError("claw serve --upstream cannot --learn: trained weights cannot be published into an "
+                              "upstream server; serve a local model (model.name) to learn, or drop --learn")
+        auth = Auth.from_options(api_keys, api_keys_file)
         out = Path(cfg.train.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        model, tok = load_model(cfg.model.name, cache_dir=cfg.model.cache_dir)
         self.store = TurnStore(out / "turns.sqlite")
-        self.policy = ServedPolicy(copy.deepcopy(model), tok, cfg.train.max_new_tokens, cfg.train.temperature)
+        if upstream:
+            self.policy: Any = UpstreamPolicy(upstream, upstream_model, upstream_api_key, cfg.train.max_new_tokens,
+                                              cfg.train.temperature)
+        else:
+            model, tok = load_model(cfg.model.name, cache_dir=cfg.model.cache_dir)
+            self.policy = ServedPolicy(copy.deepcopy(model), tok, cfg.train.max_new_tokens, cfg.train.temperature,
+                                       max_batch=max_batch, max_pending=max_pending)
         self.loops = None
         if learn:
             if cfg.method.loss not in ("binary_rl", "opd", "combine"):
@@ -45,12 +66,14 @@ class ServeStack:
             if cfg.judge.backend == "none" and cfg.judge.hint == "none":
                 raise ConfigError("claw serve --learn learns from judged turns: set judge.backend and/or judge.hint")
             judge, hint = make_judges(cfg)
-            learner = Learner(model, tok, cfg.method, cfg.train.lr, cfg.train.temperature or 1.0, max_staleness, stale)
+            learner = Learner.from_config(model, tok, cfg, max_staleness, stale)
             self.loops = AsyncLoops(self.store, self.policy, learner, judge, hint, batch_size or cfg.train.batch_size,
                                     checkpoint=out / "learner.pt", max_steps=max_steps)
         on_record = self.loops.notify if self.loops else None
         self.recorder = SessionRecorder(self.store, on_record, idle_timeout, scrub_pii)
-        self.app = build_proxy(self.policy, self.recorder, default_turn_type)
+        health = (lambda: {"loops": self.loops.health_snapshot()}) if self.loops else None
+        self.app = build_proxy(self.policy, self.recorder, default_turn_type, auth=auth,
+                               model_name=upstream_model or cfg.model.name, health=health)
         if port == 0:
             with socket.socket() as s:
                 s.bind((host, 0))
@@ -86,13 +109,15 @@ class ServeStack:
         return self
 
     def stop(self) -> None:
+        """Graceful: finish and record requests in flight, then stop the loops and close the store."""
         self._stop.set()
+        if self._server:
+            self._server.should_exit = True  # uvicorn stops accepting and waits for open requests
+        for t in self._threads:
+            t.join(timeout=60)
+        self.policy.close()
         if self.loops:
             self.loops.stop()
-        if self._server:
-            self._server.should_exit = True
-        for t in self._threads:
-            t.join(timeout=10)
         self.store.close()
 
     def __enter__(self) -> ServeStack:
