@@ -124,7 +124,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                        idle_timeout=args.idle_timeout, scrub_pii=args.scrub_pii, max_staleness=args.max_staleness,
                        stale=args.stale, max_steps=args.max_steps, upstream=args.upstream,
                        upstream_model=args.upstream_model, upstream_api_key=args.upstream_api_key,
-                       api_keys=args.api_key, api_keys_file=args.api_keys_file, max_batch=args.max_batch)
+                       api_keys=args.api_key, api_keys_file=args.api_keys_file, max_batch=args.max_batch,
+                       max_pending=args.max_pending)
     mode = "serving and learning" if args.learn else "serving (recording sessions)"
     auth = "API keys required" if args.api_key or args.api_keys_file else "no authentication (use --api-key)"
     console.print(f"[bold]claw serve[/bold] {args.upstream or cfg.model.name} on http://{stack.host}:{stack.port}/v1 — {mode}; "
@@ -180,4 +181,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--api-key", action="append", metavar="KEY", help="require this bearer key (repeatable)")
     s.add_argument("--api-keys-file", metavar="FILE", help="bearer keys, one 'KEY' or 'TENANT KEY' per line")
     s.add_argument("--max-batch", type=int, default=8, help="concurrent requests sampled in one generate call")
+    s.add_argument("--max-pending", type=int, default=64, help="requests that may wait for the model; more get 429")
     s.set_defaults(fn=cmd_serve)

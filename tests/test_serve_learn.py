@@ -196,7 +196,8 @@ def test_claw_train_async_runs_the_four_loops(tmp_path):
     assert main(["train", "--async", "--config", str(ROOT / "configs" / "quickstart.yaml"), "--model.name", "tiny",
                  "--model.cache_dir", str(tmp_path / "cache"), "--judge.backend", "rules", "--judge.hint", "rules",
                  "--env.num_envs", "4", "--env.group_size", "2", "--train.max_new_tokens", "8", "--train.steps", "3",
-                 "--train.batch_size", "4", "--train.micro_batch_size", "2", "--train.output_dir", str(out)]) == 0
+                 "--train.batch_size", "4", "--train.micro_batch_size", "2", "--train.output_dir", str(out),
+                 "--train.max_rounds", "4"]) == 0  # quickstart's sync-only max_rounds: --async refuses it
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3] and all(r["samples"] == 4 for r in rows)
     store = TurnStore(out / "turns.sqlite")
