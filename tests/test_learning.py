@@ -136,3 +136,44 @@ def test_beta_pulls_the_policy_back_toward_the_reference(tmp_path, seed):
     assert b1 > 0.01 and b0 > 0.01, kls  # the push really moved the policy
     assert a1 < 0.5 * b1, kls  # beta pulled it back
     assert a0 == pytest.approx(b0, rel=0.05), kls  # zero advantages and no beta: nothing moves
+
+
+def test_async_learner_honours_the_config_or_rejects_keys_by_name(tmp_path):
+    """LoRA (only the adapter moves; the reference is the adapter-disabled base), micro-batches, clipping and the
+    prompt-length limit are honoured by the async driver; keys it cannot honour are refused by name."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from claw_envs.core.errors import ConfigError
+    from claw_trainer.config import RunConfig
+    from claw_trainer.credit import TrainSample
+    from claw_trainer.learner import Learner
+    from claw_trainer.policy import HFPolicy
+    from claw_trainer.rollout import collect_episodes
+    from claw_trainer.tiny import build_tiny_model
+    from claw_trainer.toy import DigitsEnv
+
+    path = build_tiny_model(tmp_path / "m")
+    model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    cfg = RunConfig()
+    cfg.model.lora_r, cfg.method.loss, cfg.method.beta = 4, "binary_rl", 0.1
+    cfg.train.batch_size, cfg.train.micro_batch_size, cfg.train.max_grad_norm, cfg.train.lr = 4, 2, 0.5, 1e-2
+    vec = ClawVectorEnv([DigitsEnv for _ in range(4)])
+    turns = [t for ep in collect_episodes(vec, HFPolicy(model, tok, max_new_tokens=6), seeds=[0] * 4) for t in ep]
+    vec.close()
+    learner = Learner.from_config(model, tok, cfg)
+    assert learner.models.reference is None  # LoRA: the reference is the base with the adapter disabled
+    before = {k: v.clone() for k, v in learner.model.named_parameters()}
+    samples = [TrainSample(t, 1.0 if i % 2 else -1.0, True, False) for i, t in enumerate(turns)]
+    stats = learner.train_step(samples)
+    moved = {k for k, v in learner.model.named_parameters() if not torch.equal(v, before[k])}
+    assert moved and all("lora_" in k for k in moved), moved
+    assert stats["grad_norm"] > 0 and "kl" in stats
+    learner.train_cfg.max_prompt_tokens = 1  # every prompt is longer: all dropped, none trained
+    usable, dropped, _ = learner.split_stale(samples)
+    assert not usable and len(dropped) == 4
+    for key, value, name in [("method", ("loss", "step_wise"), "method.loss=step_wise"),
+                             ("train", ("vllm", "colocate"), "train.vllm"), ("train", ("max_rounds", 9), "max_rounds")]:
+        bad = RunConfig()
+        setattr(getattr(bad, key), *value)
+        with pytest.raises(ConfigError, match=name):
+            Learner.from_config(model, tok, bad)

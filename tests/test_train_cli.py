@@ -163,3 +163,21 @@ def test_claw_rollout_records_gui_episodes(tmp_path):
     assert gifs and pngs and gifs[0].read_bytes()[:3] == b"GIF" and pngs[0].read_bytes()[:4] == b"\x89PNG"
     assert main(["rollout", "--model.name", "tiny", "--model.cache_dir", str(tmp_path / "cache"), "--episodes", "1",
                  "--record", str(rec)]) == 2  # ToolCall-v0 has no screenshots to record
+
+
+@needs_local
+def test_claw_train_with_beta_logs_a_positive_kl_after_the_first_step(tmp_path):
+    """`method.beta > 0`: the reference is really frozen, so the KL to it is 0 at step 1 and positive at step 2."""
+    from claw_trainer.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--config", str(ROOT / "configs" / "quickstart.yaml"), "--model.name", "tiny",
+            "--model.cache_dir", str(tmp_path / "cache"), "--judge.backend", "rules", "--judge.hint", "none",
+            "--method.loss", "binary_rl", "--method.group_norm", "false", "--method.beta", "0.1",
+            "--env.num_envs", "4", "--env.group_size", "2", "--train.max_new_tokens", "12", "--train.steps", "2",
+            "--train.batch_size", "4", "--train.micro_batch_size", "2", "--train.lr", "1e-2",
+            "--train.report_to", "[]", "--train.output_dir", str(out)]
+    assert main(args) == 0
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    kl = {r["step"]: r["kl"] for r in rows if "kl" in r}
+    assert kl[1] == pytest.approx(0.0, abs=1e-6) and kl[2] > 0, kl
