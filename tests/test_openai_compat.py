@@ -227,3 +227,25 @@ def test_tool_calls_come_back_as_openai_tool_calls(stack, tmp):
         assert first["status"] == "recorded" and ns["role"] == "tool" and ns["text"] == "sunny, 21C"
         assert first["turn"]["completion_ids"][-1] == stack.policy.tokenizer.eos_token_id
         assert up.app.state.requests[-1]["messages"][-1]["role"] == "tool"
+
+
+def test_upstream_mode_forwards_to_claw_serve_model(stack, tmp):
+    from claw_trainer.models import load_model
+    from claw_trainer.serve_model import ModelServer
+    from claw_trainer.serving.stack import ServeStack
+
+    model, tok = load_model("tiny", cache_dir=tmp / "cache")
+    with ModelServer(model, tok) as upstream, ServeStack(_cfg(tmp, "fwd"), upstream=upstream.base_url) as s:
+        c = _client(s)
+        r = c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], n=2, max_tokens=5)
+        assert [len(ch.model_extra["token_ids"]) <= 5 for ch in r.choices] == [True, True]
+        rows = _row_of(s, r.model_extra["session_id"])
+        assert [row["turn"]["completion_ids"] for row in rows] == [ch.model_extra["token_ids"] for ch in r.choices]
+        assert all(len(row["turn"]["logprobs"]) == len(row["turn"]["completion_ids"]) for row in rows)
+        assert rows[0]["turn"]["prompt_ids"] == r.model_extra["prompt_token_ids"] == \
+            tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=True,
+                                    return_dict=True)["input_ids"]
+        with pytest.raises(openai.APIStatusError) as e:  # an upstream that is gone: a 502 that says so
+            upstream.__exit__()
+            c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}])
+        assert e.value.status_code == 502 and "did not answer" in e.value.message
