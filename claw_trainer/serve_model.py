@@ -46,6 +46,11 @@ def build_app(model: Any, tokenizer: Any, model_name: str = "local") -> Any:
             raise HTTPException(400, f"could not render the messages with the chat template: {e}") from e
         ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
         n_prompt = ids["input_ids"].shape[1]
+        ctx = getattr(model.config, "max_position_embeddings", None)
+        if ctx and n_prompt + req.max_tokens > ctx:  # the wording OpenAI-compatible clients recognise
+            raise HTTPException(400, f"This model's maximum context length is {ctx} tokens. However, you requested "
+                                f"{n_prompt + req.max_tokens} tokens ({n_prompt} in the messages, {req.max_tokens} "
+                                "in the completion).")
         sample = req.temperature > 0
         with lock, torch.no_grad():
             if req.seed is not None:

@@ -249,3 +249,15 @@ def test_upstream_mode_forwards_to_claw_serve_model(stack, tmp):
             upstream.__exit__()
             c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}])
         assert e.value.status_code == 502 and "did not answer" in e.value.message
+
+
+def test_upstream_context_overflow_is_a_400(tmp):
+    from claw_trainer.models import load_model
+    from claw_trainer.serve_model import ModelServer
+    from claw_trainer.serving.stack import ServeStack
+
+    model, tok = load_model("tiny", cache_dir=tmp / "cache")
+    with ModelServer(model, tok) as upstream, ServeStack(_cfg(tmp, "fwd2"), upstream=upstream.base_url) as s:
+        with pytest.raises(openai.BadRequestError) as e:
+            _client(s).chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hello " * 5000}])
+    assert e.value.code == "context_length_exceeded" and "maximum context length is 4096" in e.value.message
