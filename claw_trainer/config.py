@@ -144,6 +144,8 @@ class RunConfig:
             raise ConfigError(f"eval.episodes must be >= 0 (0 = no held-out evaluation); got {self.eval.episodes}")
         if self.method.loss == "step_wise" and self.judge.backend == "none":
             raise ConfigError("method.loss=step_wise needs PRM step scores: set judge.backend")
+        if self.gate.enabled:
+            self.gate.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -243,16 +243,19 @@ def test_gate_rule_and_config_errors():
 
 
 def test_serve_learn_publishes_only_through_the_gate(tmp_path):
-    """`claw serve --learn` with the gate attached: every trained version reaches serving only via a decision."""
-    from claw_trainer.serving.gate import attach_gate
+    """`claw serve --learn` with `gate.enabled` in the config: every trained version reaches serving only via a
+    decision."""
     from claw_trainer.serving.stack import ServeStack
 
     cfg = load_config(None, ["--model.name", "tiny", "--model.cache_dir", str(tmp_path / "cache"),
                              "--judge.backend", "rules", "--judge.hint", "rules", "--judge.m", "1", "--method.loss", "combine",
                              "--train.batch_size", "2", "--train.micro_batch_size", "2", "--train.lr", "1e-2",
-                             "--train.max_new_tokens", "6", "--train.output_dir", str(tmp_path / "run")])
+                             "--train.max_new_tokens", "6", "--train.output_dir", str(tmp_path / "run"),
+                             "--gate.enabled", "true", "--gate.suite", json.dumps(SUITE), "--gate.delta", "0.0",
+                             "--gate.z", "0.0"])
     stack = ServeStack(cfg, learn=True, max_steps=2)
-    gate = attach_gate(stack, {"suite": SUITE, "delta": 0.0, "z": 0.0})
+    gate = stack.gate
+    assert gate is not None
     replies = ["that's wrong, try again", "thanks, perfect"]
     with stack, httpx.Client(timeout=120) as client:
         for s in range(6):

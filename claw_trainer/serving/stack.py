@@ -82,6 +82,11 @@ class ServeStack:
         self._server: Any = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self.gate = None  # gate.enabled: every candidate version is evaluated before it is served
+        if learn and cfg.gate.enabled:
+            from claw_trainer.serving.gate import attach_gate
+
+            self.gate = attach_gate(self, cfg.gate)
 
     @property
     def base_url(self) -> str:
@@ -118,6 +123,8 @@ class ServeStack:
         self.policy.close()
         if self.loops:
             self.loops.stop()
+        if self.gate:
+            self.gate.stop()
         self.store.close()
 
     def __enter__(self) -> ServeStack:
