@@ -17,6 +17,7 @@ Keys the async path cannot honour are rejected by name (:func:`check_async_confi
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from claw_trainer.credit import TrainSample
 
 
 def check_async_config(cfg: RunConfig) -> None:
-    """Raise ConfigError naming every key the async loops cannot honour."""
+    """Raise ConfigError naming every key the async loops cannot honour (``train.max_rounds``, which only
+    shapes synchronous collection, is ignored with a warning)."""
     bad = []
     if cfg.method.loss == "step_wise":
         bad.append("method.loss=step_wise (needs whole episodes grouped by step; the async store holds turns)")
@@ -38,8 +40,9 @@ def check_async_config(cfg: RunConfig) -> None:
         bad.append(f"train.vllm={cfg.train.vllm} (the async loops serve with their own published policy)")
     if cfg.train.dtype not in ("auto", "float32"):
         bad.append(f"train.dtype={cfg.train.dtype} (the async learner trains in float32 on this path)")
-    if cfg.train.max_rounds != TrainConfig().max_rounds:
-        bad.append("train.max_rounds (a sync-collection setting; the async producer runs continuously)")
+    if cfg.train.max_rounds != TrainConfig().max_rounds:  # meaningless here, harmless: say so, don't refuse
+        logging.getLogger(__name__).warning("train.max_rounds=%s is a sync-collection setting; the async producer "
+                                            "runs continuously and ignores it", cfg.train.max_rounds)
     if bad:
         raise ConfigError("claw train --async cannot honour: " + "; ".join(bad))
 

@@ -172,7 +172,7 @@ def test_async_learner_honours_the_config_or_rejects_keys_by_name(tmp_path):
     usable, dropped, _ = learner.split_stale(samples)
     assert not usable and len(dropped) == 4
     for key, value, name in [("method", ("loss", "step_wise"), "method.loss=step_wise"),
-                             ("train", ("vllm", "colocate"), "train.vllm"), ("train", ("max_rounds", 9), "max_rounds")]:
+                             ("train", ("vllm", "colocate"), "train.vllm"), ("train", ("dtype", "bfloat16"), "dtype")]:
         bad = RunConfig()
         setattr(getattr(bad, key), *value)
         with pytest.raises(ConfigError, match=name):
