@@ -8,7 +8,7 @@ APT_PKGS+=(xvfb openbox chromium xterm mousepad xdotool x11-utils imagemagick sc
 # OSWorld's own task files (os/chrome domains): socat, a session bus, gsettings/gio and GNOME's settings schemas.
 APT_PKGS+=(socat dbus libglib2.0-bin gsettings-desktop-schemas dconf-gsettings-backend dconf-service gnome-shell-common)
 # tests/test_openclaw.py: npm (Debian's) fetches Node 24 and OpenClaw from the npm registry (see below).
-APT_PKGS+=(npm)
+command -v npm >/dev/null || APT_PKGS+=(npm)  # the machine's Node.js may already ship npm (then Debian's conflicts)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
