@@ -38,8 +38,6 @@ def make_vec_env(cfg: RunConfig, judges: tuple[Any, Any] | None = None) -> Any:
     """``cfg.env.num_envs`` envs (PRM-wrapped when a judge or hint source is configured) stepped concurrently."""
     import claw_envs  # noqa: F401  (registers the ids)
     from claw_envs.hosting import env_factories
-    from claw_envs.prm.judge import Judge
-    from claw_envs.prm.rules import RuleBackend
     from claw_envs.prm.wrapper import PRMReward
     from claw_envs.vector import ClawVectorEnv
 
@@ -56,9 +54,8 @@ def make_vec_env(cfg: RunConfig, judges: tuple[Any, Any] | None = None) -> Any:
             env = make()
             if judge is None and hint is None:
                 return env
-            # a hint-only run still needs a process judge for the wrapper; rules cost nothing and stay unused
-            return PRMReward(env, judge or Judge(RuleBackend(), m=1), coef=cfg.judge.coef if judge else 0.0,
-                             hint_judge=hint)
+            # a hint-only run records hints, no votes: its turns are scored by the env's outcome
+            return PRMReward(env, judge, coef=cfg.judge.coef, hint_judge=hint)
         return factory
 
     return ClawVectorEnv([wrapped(m) for m in makers], max_workers=cfg.env.max_workers or None,

@@ -268,3 +268,15 @@ def test_constrained_local_judge_always_gives_valid_votes(tmp_path):
     step = Judge(backend, mode="step", m=3, batch_votes=True).score(TURN)
     assert set(step.votes) <= {-1, 1}  # 0 is not a step vote
     judge.close()
+
+
+def test_hint_only_wrapper_records_hints_and_no_votes():
+    """judge=None with a hint source: no process score or votes reach the trainer (it scores by the outcome)."""
+    from claw_trainer.toy import DigitsEnv
+
+    env = PRMReward(DigitsEnv(), None, coef=1.0, hint_judge=Judge(RuleBackend(), mode="hint", m=1))
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step("12 34")
+    ch = info["reward_channels"]
+    assert ch["process"] is None and ch["votes"] is None and "hint" in ch
+    assert reward == ch["outcome"] == DigitsEnv.score("12 34")

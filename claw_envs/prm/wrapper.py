@@ -21,9 +21,12 @@ class PRMReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     With ``async_judging=True`` the step returns at once with ``process=None`` and ``pending=True``; the
     judgement runs in the background and ``collect()`` returns ``(episode, step, channels)`` for every turn
     judged since the last call (``collect(wait=True)`` waits for all pending ones).
+
+    ``judge=None`` with a ``hint_judge`` records hints only: ``process`` and ``votes`` stay ``None`` (so a
+    trainer scores turns by the env's outcome, not by votes nobody asked for) and the reward is the env's.
     """
 
-    def __init__(self, env: gym.Env, judge: Judge, coef: float = 1.0, hint_judge: Judge | None = None,
+    def __init__(self, env: gym.Env, judge: Judge | None, coef: float = 1.0, hint_judge: Judge | None = None,
                  async_judging: bool = False):
         gym.utils.RecordConstructorArgs.__init__(self, judge=judge, coef=coef, hint_judge=hint_judge,
                                                  async_judging=async_judging)
@@ -46,32 +49,35 @@ class PRMReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return Turn.from_next_state(text, info["next_state"], task=task, history=tuple(msgs[:-2]), step=self._step)
 
     @staticmethod
-    def _channels(outcome: float, j: Judgement, h: Judgement | None) -> dict[str, Any]:
-        return {"outcome": outcome, "process": j.score, "votes": list(j.votes), "hint": h.hint if h else None,
-                "judge_latency": j.latency + (h.latency if h else 0.0), "invalid_votes": j.invalid}
+    def _channels(outcome: float, j: Judgement | None, h: Judgement | None) -> dict[str, Any]:
+        return {"outcome": outcome, "process": j.score if j else None, "votes": list(j.votes) if j else None,
+                "hint": h.hint if h else None,
+                "judge_latency": (j.latency if j else 0.0) + (h.latency if h else 0.0),
+                "invalid_votes": j.invalid if j else 0}
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._step += 1
         turn = self._turn(action, info, obs)
         if self.async_judging:
-            fut = self.judge.submit(turn)
+            fut = self.judge.submit(turn) if self.judge else None
             hfut = self.hint_judge.submit(turn) if self.hint_judge else None
             self._pending.append((self.episode, self._step, fut, hfut, float(reward)))
             info["reward_channels"] = {"outcome": float(reward), "process": None, "votes": None, "hint": None,
                                        "judge_latency": None, "pending": True}
             return obs, reward, terminated, truncated, info
-        j = self.judge.score(turn)
+        j = self.judge.score(turn) if self.judge else None
         h = self.hint_judge.score(turn) if self.hint_judge else None
         info["reward_channels"] = self._channels(float(reward), j, h)
-        return obs, float(reward) + self.coef * j.score, terminated, truncated, info
+        return obs, float(reward) + (self.coef * j.score if j else 0.0), terminated, truncated, info
 
     def collect(self, wait: bool = False) -> list[tuple[int, int, dict[str, Any]]]:
         """Judgements finished since the last call (all pending ones when ``wait``)."""
         done, still = [], []
         for ep, st, fut, hfut, outcome in self._pending:
-            if wait or (fut.done() and (hfut is None or hfut.done())):
-                done.append((ep, st, self._channels(outcome, fut.result(), hfut.result() if hfut else None)))
+            if wait or ((fut is None or fut.done()) and (hfut is None or hfut.done())):
+                done.append((ep, st, self._channels(outcome, fut.result() if fut else None,
+                                                    hfut.result() if hfut else None)))
             else:
                 still.append((ep, st, fut, hfut, outcome))
         self._pending = still
