@@ -75,13 +75,11 @@ def report_targets(names: list[str]) -> list[str]:
     """The ``train.report_to`` integrations that are installed; the others are skipped with a warning."""
     import logging
 
-    known = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow",
-             "comet_ml": "comet_ml", "clearml": "clearml", "swanlab": "swanlab", "neptune": "neptune"}
     out = []
     for name in names:
         if name in ("none", ""):
             continue
-        if _has(known.get(name, name)):
+        if _has(name):  # each integration's name is its module's
             out.append(name)
         else:
             logging.getLogger("claw_trainer").warning("train.report_to: %s is not installed; skipped", name)

@@ -34,7 +34,6 @@ from trl import GRPOConfig, GRPOTrainer
 from claw_trainer import core
 from claw_trainer.buffer import RolloutBuffer
 from claw_trainer.config import MethodConfig
-from claw_trainer.core import HINT_HEADER, completion_logprobs, hinted_teacher_logprobs, with_hint  # noqa: F401
 from claw_trainer.credit import TrainSample
 from claw_trainer.source import EnvRollouts
 

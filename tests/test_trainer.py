@@ -11,9 +11,10 @@ pytest.importorskip("trl", reason="the [train] extra is not installed")
 
 from claw_trainer.buffer import RolloutBuffer  # noqa: E402
 from claw_trainer.config import RunConfig  # noqa: E402
+from claw_trainer.core import HINT_HEADER, completion_logprobs, with_hint  # noqa: E402
 from claw_trainer.source import EnvRollouts  # noqa: E402
 from claw_trainer.toy import DigitsEnv  # noqa: E402
-from claw_trainer.trainer import HINT_HEADER, ClawTrainer, completion_logprobs, with_hint  # noqa: E402
+from claw_trainer.trainer import ClawTrainer  # noqa: E402
 
 HINT = "digits"
 
