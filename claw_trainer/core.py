@@ -103,16 +103,18 @@ def pad_rows(rows: list[list[int]] | list[list[float]], value: float, left: bool
 
 def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[list[int]], pad_id: int,
                         temperature: float = 1.0, topk: int = 0, gather_ids: torch.Tensor | None = None,
-                        grad: bool = False, chunk_tokens: int = CHUNK_TOKENS) -> dict[str, torch.Tensor]:
+                        grad: bool = False, chunk_tokens: int = CHUNK_TOKENS, width: int = 0
+                        ) -> dict[str, torch.Tensor]:
     """Log-probs of each completion token after its own prompt, position t of row i = completion token t.
 
-    Returns ``logp`` (B, T) (0 at padding) and, with ``topk > 0``, ``topk_logp`` / ``topk_ids`` (B, T, K) of the
+    Returns ``logp`` (B, T) (0 at padding; T = the longest completion, or ``width`` if that is more, so a
+    micro-batch lines up with its batch's tensors) and, with ``topk > 0``, ``topk_logp`` / ``topk_ids`` (B, T, K) of the
     model's own top-K tokens, and with ``gather_ids`` (B, T, K), ``gathered`` (B, T, K): the log-probs of
     those ids. Sequences are right padded. ``grad=True`` keeps the graph (activation-checkpointed chunks).
     """
     temperature = temperature or 1.0
     seqs = [list(p) + list(c) for p, c in zip(prompts, completions, strict=True)]
-    width = max((len(c) for c in completions), default=0)
+    width = max(max((len(c) for c in completions), default=0), width)
     device = next(unwrap(model).parameters()).device
     ids = pad_rows(seqs, pad_id, dtype=torch.long).to(device)
     attn = pad_rows([[1] * len(s) for s in seqs], 0, dtype=torch.long).to(device)

@@ -141,9 +141,9 @@ class Learner:
         pad = self.tokenizer.pad_token_id
         if self.method.loss == "topk_opd":
             lp = core.completion_logprobs(self.model, prompts, comps, pad, self.temperature,
-                                          gather_ids=mb["teacher_topk_ids"], grad=True)
+                                          gather_ids=mb["teacher_topk_ids"], grad=True, width=keep)
             return core.policy_loss(self.method, mb, student_topk=lp["gathered"][:, :keep])
-        lp = core.completion_logprobs(self.model, prompts, comps, pad, self.temperature, grad=True)
+        lp = core.completion_logprobs(self.model, prompts, comps, pad, self.temperature, grad=True, width=keep)
         return core.policy_loss(self.method, mb, logp=lp["logp"][:, :keep])
 
     def train_step(self, samples: list[TrainSample], weights: list[float] | None = None) -> dict[str, float]:

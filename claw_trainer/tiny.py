@@ -21,8 +21,9 @@ _CORPUS = [
 
 
 def build_tiny_model(path: str | Path, extra_text: list[str] | None = None, hidden: int = 64, layers: int = 2,
-                     seed: int = 0, vocab_size: int = 600) -> Path:
-    """Create (or reuse) a tiny model + tokenizer at ``path``; returns the path."""
+                     seed: int = 0, vocab_size: int = 600, context: int = 4096) -> Path:
+    """Create (or reuse) a tiny model + tokenizer at ``path``; returns the path. ``context``: its
+    ``max_position_embeddings`` (RoPE, so any length works; serving refuses prompts beyond it)."""
     path = Path(path)
     if (path / "config.json").is_file() and (path / "tokenizer.json").is_file():
         return path
@@ -43,7 +44,7 @@ def build_tiny_model(path: str | Path, extra_text: list[str] | None = None, hidd
     torch.manual_seed(seed)
     cfg = Qwen2Config(vocab_size=len(hf_tok), hidden_size=hidden, intermediate_size=hidden * 2,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=4096, tie_word_embeddings=True,
+                      max_position_embeddings=context, tie_word_embeddings=True,
                       eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id)
     model = Qwen2ForCausalLM(cfg)
     path.mkdir(parents=True, exist_ok=True)

@@ -177,3 +177,40 @@ def test_async_learner_honours_the_config_or_rejects_keys_by_name(tmp_path):
         setattr(getattr(bad, key), *value)
         with pytest.raises(ConfigError, match=name):
             Learner.from_config(model, tok, bad)
+
+
+def test_async_learner_micro_batches_of_shorter_completions_line_up(tmp_path):
+    """Found by OpenClaw through `claw serve --learn`: a micro-batch whose completions are all shorter than the
+    batch's longest one. Its log-probs are padded to the batch width, so each row equals the full-batch row."""
+    import dataclasses
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from claw_trainer import core
+    from claw_trainer.config import RunConfig
+    from claw_trainer.credit import TrainSample
+    from claw_trainer.learner import Learner
+    from claw_trainer.policy import HFPolicy
+    from claw_trainer.rollout import collect_episodes
+    from claw_trainer.tiny import build_tiny_model
+    from claw_trainer.toy import DigitsEnv
+
+    path = build_tiny_model(tmp_path / "m")
+    model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    vec = ClawVectorEnv([DigitsEnv for _ in range(2)])
+    turns = [t for ep in collect_episodes(vec, HFPolicy(model, tok, max_new_tokens=8), seeds=[0, 1]) for t in ep]
+    vec.close()
+    turns = [dataclasses.replace(t, completion_ids=t.completion_ids[:n], logprobs=t.logprobs[:n])
+             for t, n in zip(turns[:2], (8, 3), strict=True)]
+    assert [len(t.completion_ids) for t in turns] == [8, 3]
+    cfg = RunConfig()
+    cfg.method.loss, cfg.train.batch_size, cfg.train.micro_batch_size = "binary_rl", 2, 1
+    learner = Learner.from_config(model, tok, cfg)
+    samples = [TrainSample(t, a, True, False) for t, a in zip(turns, (1.0, -1.0), strict=True)]
+    full = core.completion_logprobs(model, [list(t.prompt_ids) for t in turns],
+                                    [list(t.completion_ids) for t in turns], tok.pad_token_id)["logp"]
+    short = core.completion_logprobs(model, [list(turns[1].prompt_ids)], [list(turns[1].completion_ids)],
+                                     tok.pad_token_id, width=8)["logp"]
+    assert short.shape == (1, 8) and torch.allclose(short[0], full[1], atol=1e-5)
+    stats = learner.train_step(samples)
+    assert stats["samples"] == 2 and stats["grad_norm"] > 0

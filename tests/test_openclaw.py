@@ -2,10 +2,14 @@
 
 OpenClaw is configured as its docs say for an OpenAI-compatible provider (``api: "openai-completions"``,
 ``baseUrl`` = claw serve on 127.0.0.1, an API key). It streams, sends multi-part content, offers its ~12
-tools and a ~47k-token system prompt. The model behind ``claw serve --upstream`` is scripted (the tiny
-model's real tokenizer and chat template, a fixed answer per situation), because a random tiny model can
-neither emit a tool call on demand nor prefill 47k tokens quickly on CPU. OpenClaw runs the ``read`` tool the
-scripted model calls on a file in its own workspace (nothing model-generated runs outside OpenClaw's tools).
+tools and a ~47k-token system prompt.
+
+* Recording with a tool call: the model behind ``claw serve --upstream`` is scripted (the tiny model's real
+  tokenizer and chat template, a fixed answer per situation), because a random tiny model cannot emit a tool
+  call on demand. OpenClaw runs the ``read`` tool the scripted model calls on a file in its own workspace
+  (nothing model-generated runs outside OpenClaw's tools).
+* Training: ``claw serve --learn`` serves a local tiny model with a 128k context; the user's replies are
+  judged and the learner trains on OpenClaw's turns and publishes the new weights.
 Installed by ``scripts/setup.sh`` into ``.cache/openclaw``; skipped with the reason when it is missing.
 """
 
@@ -100,3 +104,42 @@ def test_openclaw_session_with_a_tool_call_is_recorded(tmp_path):
     assert tool_call["status"] == "recorded" and ns["role"] == "tool" and "tangerine" in ns["text"]
     assert report["status"] == "recorded" and "thanks" in report["turn"]["next_state"]["text"]
     assert last["status"] == "awaiting_next_state"  # the session is still open
+
+
+@pytest.mark.timeout(1500)  # three `openclaw agent` runs plus a training step on ~47k-token prompts, on CPU
+def test_openclaw_session_through_serve_learn_is_trained_on(tmp_path):
+    """OpenClaw with its default prompt and tools talks to ``claw serve --learn`` serving a local model; the
+    user's replies judge the turns (rule judge + hints) and the learner takes a step on them, then publishes."""
+    from claw_trainer.config import load_config
+    from claw_trainer.serving.stack import ServeStack
+    from claw_trainer.serving.store import TurnStore
+    from claw_trainer.tiny import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "tiny-long", context=131072)  # OpenClaw's prompt is ~47k tiny tokens
+    cfg = load_config(None, ["--model.name", str(model), "--judge.backend", "rules", "--judge.hint", "rules",
+                             "--judge.m", "1", "--method.loss", "combine", "--train.batch_size", "2",
+                             "--train.micro_batch_size", "1", "--train.max_new_tokens", "12",
+                             "--train.max_prompt_tokens", "120000", "--train.output_dir", str(tmp_path / "run")])
+    home = tmp_path / "home"
+    with ServeStack(cfg, learn=True, max_steps=1, api_keys=["sk-claw-test"]) as stack:
+        _config(home, stack.base_url, "sk-claw-test")
+        first = _agent(home, "hello, what is 2+2?")
+        sid = first["meta"]["agentMeta"]["sessionId"]
+        _agent(home, "that's wrong, try again", sid)
+        _agent(home, "thanks, perfect", sid)
+        assert stack.loops.wait_steps(1, timeout=900), stack.loops.health_snapshot()
+        health = stack.loops.health_snapshot()
+        handled = dict(stack.app.state.handler.requests)
+    assert handled["error"] == 0 and handled["ok"] >= 3, handled
+    store = TurnStore(tmp_path / "run" / "turns.sqlite")
+    trained = store.get(store.ids("trained"))
+    assert len(trained) == 2, store.counts()
+    judged = {turn.next_state.text.split("] ")[-1]: j for _, turn, j in trained}  # OpenClaw timestamps messages
+    assert judged["that's wrong, try again"]["process"] == -1.0 and "wrong" in judged["that's wrong, try again"]["hint"]
+    assert judged["thanks, perfect"]["process"] == 1.0
+    for _, turn, _ in trained:
+        assert len(turn.prompt_ids) > 10_000 and turn.next_state is not None
+        assert len(turn.completion_ids) == len(turn.logprobs) > 0
+    assert store.ids("awaiting_next_state"), store.counts()  # the last turn waits for the user's next message
+    store.close()
+    assert stack.policy.version >= 1, health  # the trained weights were published to serving
