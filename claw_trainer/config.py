@@ -103,6 +103,8 @@ class EvalConfig:
     seed: int = 1_000_000_000  # held-out episodes are reset with seeds seed, seed+1, ... (not training's)
     sample_seed: int = 0  # torch RNG seed for sampling; the noise baseline uses sample_seed + 1
     noise: bool = True  # also re-evaluate the starting model with another sampling seed (the noise band)
+    num_envs: int = 0  # held-out episodes sampled at once (0 = all of them; CPU decoding is memory-bound, so
+    # one batch of 32 costs little more than one of 8)
 
 
 @dataclass
@@ -142,6 +144,8 @@ class RunConfig:
             raise ConfigError(f"eval.metric must be 'return' or 'success'; got {self.eval.metric!r}")
         if self.eval.episodes < 0:
             raise ConfigError(f"eval.episodes must be >= 0 (0 = no held-out evaluation); got {self.eval.episodes}")
+        if self.eval.num_envs < 0:
+            raise ConfigError(f"eval.num_envs must be >= 0 (0 = all held-out episodes at once); got {self.eval.num_envs}")
         if self.method.loss == "step_wise" and self.judge.backend == "none":
             raise ConfigError("method.loss=step_wise needs PRM step scores: set judge.backend")
         if self.gate.enabled:

@@ -106,6 +106,8 @@ def eval_config(cfg: Any) -> Any:
     c = copy.deepcopy(cfg)
     c.env.kwargs = {**c.env.kwargs, **c.eval.kwargs}
     c.judge.backend = c.judge.hint = "none"
+    c.env.num_envs = max(1, min(cfg.eval.num_envs or cfg.eval.episodes, cfg.eval.episodes or 1))
+    c.env.group_size = 1  # every held-out episode is its own task
     return c
 
 

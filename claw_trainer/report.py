@@ -66,7 +66,7 @@ def write_report(output_dir: Path, cfg: Any, summary: dict[str, Any]) -> Path:
              f"- env: `{c['env']['id']}` × {c['env']['num_envs']} (group size {c['env']['group_size']})",
              f"- method: `{c['method']['loss']}` (w_rl {c['method']['w_rl']}, w_opd {c['method']['w_opd']}, "
              f"ε {c['method']['eps_low']}/{c['method']['eps_high']}, β {c['method']['beta']}, "
-             f"TIS {'on' if c['method']['tis'] else 'off'})",
+             f"TIS {_tis(c['method']['tis'])})",
              f"- judge: `{c['judge']['backend']}`, hints: `{c['judge']['hint']}`, m={c['judge']['m']}",
              f"- steps: {summary.get('steps')} in {summary.get('wall_s', 0):.0f} s"
              + (f", resumed from `{summary['resumed_from']}`" if summary.get("resumed_from") else ""),
@@ -109,3 +109,10 @@ def heldout_section(h: dict[str, Any]) -> list[str]:
                          f"{e['ci95'][1]:.3f} | {e['wall_s']:.0f} |")
     lines += ["", f"**{h['verdict']['sentence']}**", ""]
     return lines
+
+
+def _tis(mode: object) -> str:
+    """The run's ``method.tis`` in words (``auto``: only for stale or externally sampled batches)."""
+    if mode in ("auto", None):
+        return "auto (stale or external batches)"
+    return "on" if mode in (True, "on") else "off"

@@ -44,7 +44,10 @@ def test_demo_config_two_steps_on_tiny_model(tmp_path, capsys):
     out = tmp_path / "demo"
     rc = main(["train", "--config", str(ROOT / "configs" / "demo.yaml"), "--model.name", "tiny",
                "--model.cache_dir", str(tmp_path / "cache"), "--train.steps", "2", "--train.max_new_tokens", "12",
-               "--eval.episodes", "8", "--train.output_dir", str(out)])
+               "--eval.episodes", "8", "--train.output_dir", str(out),
+               # the random tiny model's replies all rate 0, so RL alone keeps no turn; OPD on the teacher's
+               # hints keeps them, giving the journal training tasks to check the held-out set against
+               "--judge.hint", "rules", "--method.loss", "combine"])
     assert rc == 0
     printed = capsys.readouterr().out
     h = json.loads((out / "heldout.json").read_text())
@@ -78,23 +81,29 @@ def test_eval_config_errors():
     with pytest.raises(ConfigError, match="eval.episodes"):
         load_config(ROOT / "configs" / "demo.yaml", ["--eval.episodes", "-1"])
     cfg = load_config(ROOT / "configs" / "demo.yaml")
-    assert cfg.eval.episodes > 0 and cfg.judge.backend == "rules" and cfg.env.id == "claw/Chat-v0"
+    assert cfg.eval.episodes > 0 and cfg.env.id == "claw/Chat-v0"
+    assert cfg.judge.backend == "none" and cfg.method.loss == "binary_rl"  # RL on the env's rating
 
 
-def test_toolcall_worked_example_system_prompt():
-    """configs/toolcall.yaml's `system_prompt: example`: a system message showing both action formats, which the
-    env itself accepts (a \\boxed answer in the shown format is verified)."""
+def test_toolcall_worked_examples():
+    """configs/toolcall.yaml's `examples: 3`: worked examples as earlier chat turns (a direct \\boxed answer, then
+    python tool calls with their results) before the task, which the env itself accepts; `system_prompt: example`
+    puts one in a system message instead."""
     from claw_envs.toolcall.env import WORKED_EXAMPLE, ToolCallEnv
     from claw_trainer.config import load_config
 
     cfg = load_config(ROOT / "configs" / "toolcall.yaml")
     env = ToolCallEnv(**cfg.env.kwargs)
     obs, info = env.reset(seed=3)
-    assert obs[0] == {"role": "system", "content": WORKED_EXAMPLE} and obs[1]["role"] == "user"
-    assert "\\boxed{5}" in WORKED_EXAMPLE and '<tool_call>{"name": "python"' in WORKED_EXAMPLE
+    assert [m["role"] for m in obs] == ["user", "assistant", "user", "assistant", "tool", "assistant",
+                                        "user", "assistant", "tool", "assistant", "user"]
+    assert '<tool_call>{"name": "python", "arguments": {"code": "print(16 * 27)"}}</tool_call>' == obs[3]["content"]
     _, reward, terminated, _, _ = env.step(f"The answer is \\boxed{{{env.task.answer}}}.")
     assert terminated and reward == 1.0
     env.close()
+    sys_env = ToolCallEnv(tasks="generated", difficulty=1, system_prompt="example")
+    assert sys_env.reset(seed=3)[0][0] == {"role": "system", "content": WORKED_EXAMPLE}
+    assert "\\boxed{5}" in WORKED_EXAMPLE and '<tool_call>{"name": "python"' in WORKED_EXAMPLE
     custom = ToolCallEnv(tasks="generated", difficulty=1, system_prompt="Be brief.")
     assert custom.reset(seed=0)[0][0] == {"role": "system", "content": "Be brief."}
     assert ToolCallEnv(tasks="generated").reset(seed=0)[0][0]["role"] == "user"  # no system prompt by default

@@ -178,3 +178,19 @@ def test_vector_env_over_toolcall():
     _, rew, term, _, _ = vec.step([f"\\boxed{{{a}}}" for a in answers])
     assert term.all() and (rew == 1.0).all()
     vec.close()
+
+
+def test_worked_examples_come_before_the_task_as_chat_turns():
+    from claw_envs.core.errors import ConfigError
+    from claw_envs.toolcall.env import EXAMPLE_TURNS, ToolCallEnv
+
+    env = ToolCallEnv(tasks="generated", difficulty=1, examples=1)
+    obs, info = env.reset(seed=3)
+    assert [m["role"] for m in obs] == ["user", "assistant", "user"]
+    assert obs[1] == EXAMPLE_TURNS[0][1][0] and "\\boxed{5}" in obs[1]["content"]
+    assert obs[0]["content"].endswith(obs[-1]["content"][len(env.task.question):])  # the task's instructions
+    obs, reward, terminated, _, _ = env.step(f"The answer is \\boxed{{{env.task.answer}}}.")
+    assert terminated and reward == 1.0
+    env.close()
+    with pytest.raises(ConfigError, match="examples must be 0..3"):
+        ToolCallEnv(tasks="generated", examples=4)

@@ -8,7 +8,7 @@ from typing import Any
 
 from claw_envs.core.actions import parse_action
 from claw_envs.core.env import ClawEnv
-from claw_envs.core.errors import TaskError
+from claw_envs.core.errors import ConfigError, TaskError
 from claw_envs.core.nextstate import NextState
 from claw_envs.core.task import builtin_tasks_dir
 from claw_envs.sandbox import SandboxConfig, make_sandbox
@@ -39,6 +39,21 @@ WORKED_EXAMPLE = (
     "Tool: 1517\nAssistant: The answer is \\boxed{1517}.")
 SYSTEM_PROMPTS = {"example": WORKED_EXAMPLE}
 
+# Worked examples as earlier chat turns (``examples=N``): a small chat model copies the format of its own
+# previous replies more readily than one described or shown inside a system message. Each example is the
+# question and the messages that answer it (the first one direct, the others through the python tool).
+_CALL = '<tool_call>{{"name": "python", "arguments": {{"code": "print({expr})"}}}}</tool_call>'
+EXAMPLE_TURNS: tuple[tuple[str, tuple[dict[str, str], ...]], ...] = (
+    ("Sam has 4 apples, buys 3 more and gives away 2. How many apples are left?",
+     ({"role": "assistant", "content": "4 + 3 - 2 = 5. The answer is \\boxed{5}."},)),
+    ("Mia packs 16 boxes with 27 pens each. How many pens in total?",
+     ({"role": "assistant", "content": _CALL.format(expr="16 * 27")}, {"role": "tool", "content": "432"},
+      {"role": "assistant", "content": "The answer is \\boxed{432}."})),
+    ("Leo shares 96 stickers equally among 8 friends. How many does each get?",
+     ({"role": "assistant", "content": _CALL.format(expr="96 // 8")}, {"role": "tool", "content": "12"},
+      {"role": "assistant", "content": "The answer is \\boxed{12}."})),
+)
+
 
 def shaped_wrong_reward(n_tool_calls: int) -> float:
     """OpenClaw-RL's tool-use shaping for a wrong answer: min(−0.6, −1 + (n_tool_calls − 2)·0.05)."""
@@ -60,6 +75,8 @@ class ToolCallEnv(ClawEnv):
         tool_timeout: seconds per python/bash call.
         system_prompt: a system message put before the task: the text itself, or ``"example"`` for the
             built-in one with a worked example of a ``\\boxed{}`` answer and of a tool call (``WORKED_EXAMPLE``).
+        examples: this many worked examples (0..3, ``EXAMPLE_TURNS``) put before the task as earlier user and
+            assistant turns, each user turn with the same instructions as the task.
 
     Reward: +1 for a verified answer, −1 otherwise (or the shaped value), given when the episode ends; 0 before.
     """
@@ -70,8 +87,13 @@ class ToolCallEnv(ClawEnv):
                  tools: list[Tool | Callable] | None = None, answer_tool: str | None = None, max_steps: int = 16,
                  max_parse_errors: int = 3, shaping: bool = False, tool_timeout: float = 10.0,
                  backend: str = "local", sandbox: SandboxConfig | dict | None = None,
-                 db: str | Path | None = None, system_prompt: str | None = None, render_mode: str | None = None):
+                 db: str | Path | None = None, system_prompt: str | None = None, examples: int = 0,
+                 render_mode: str | None = None):
         super().__init__(render_mode=render_mode)
+        if not 0 <= int(examples) <= len(EXAMPLE_TURNS):
+            raise ConfigError(f"examples must be 0..{len(EXAMPLE_TURNS)} (worked examples before the task), "
+                              f"got {examples!r}")
+        self.examples = int(examples)
         self.system_prompt = SYSTEM_PROMPTS.get(system_prompt, system_prompt) if system_prompt else None
         self.generated = tasks == "generated"
         if self.generated:
@@ -149,9 +171,11 @@ class ToolCallEnv(ClawEnv):
         tools = self.episode_tools()
         self.steps = self.parse_errors = self.n_tool_calls = 0
         self._done = False
-        content = self.task.question + INSTRUCTIONS.format(tools=", ".join(f"`{t.name}`" for t in tools))
+        instructions = INSTRUCTIONS.format(tools=", ".join(f"`{t.name}`" for t in tools))
         self.messages = ([{"role": "system", "content": self.system_prompt}] if self.system_prompt else [])
-        self.messages.append({"role": "user", "content": content})
+        for question, answer in EXAMPLE_TURNS[:self.examples]:
+            self.messages += [{"role": "user", "content": question + instructions}, *(dict(m) for m in answer)]
+        self.messages.append({"role": "user", "content": self.task.question + instructions})
         return self._observe(), {"task_id": self.task.id, "tools": self.tool_schemas()}
 
     def step(self, action: Any):
