@@ -90,19 +90,30 @@ def main() -> None:
                    "train_overlap": h["train_overlap"], "steps": summary["steps"], "wall_s": time.time() - t1}
             runs.append(run)
             print(json.dumps(run), flush=True)
+            summarise(a, personas, runs, time.time() - t_all)
+    summarise(a, personas, runs, time.time() - t_all)
+    for persona, d in personas.items():
+        if "after_mean" not in d:
+            continue
+        print(f"{persona}: first-response rating {d['before']['mean']:.3f} -> {d['after_mean']:.3f} "
+              f"± {d['after_sd']:.3f} over {len(d['after_per_seed'])} seeds; noise band {d['noise_band'][0]:+.3f} "
+              f"to {d['noise_band'][1]:+.3f}; {d['runs_beyond_noise']}/{len(d['after_per_seed'])} runs beyond it")
+
+
+def summarise(a: argparse.Namespace, personas: dict, runs: list, wall_s: float) -> None:
+    """Per-persona summary (after mean ± sd, runs beyond the noise band), written after every run."""
     for persona, d in personas.items():
         after = [r["after"] for r in runs if r["persona"] == persona]
+        if not after:
+            continue
         d.update(after_per_seed=after, after_mean=statistics.fmean(after),
                  after_sd=statistics.stdev(after) if len(after) > 1 else 0.0,
                  runs_beyond_noise=sum(r["change"]["delta"] > d["noise_band"][1] and r["exceeds_noise"]
                                        for r in runs if r["persona"] == persona))
-        print(f"{persona}: first-response rating {d['before']['mean']:.3f} -> {d['after_mean']:.3f} "
-              f"± {d['after_sd']:.3f} over {len(after)} seeds; noise band {d['noise_band'][0]:+.3f} to "
-              f"{d['noise_band'][1]:+.3f}; {d['runs_beyond_noise']}/{len(after)} runs beyond it")
     res = Path(a.results)
     res.parent.mkdir(parents=True, exist_ok=True)
-    res.write_text(json.dumps({"args": vars(a), "personas": personas, "runs": runs,
-                               "wall_s": time.time() - t_all}, indent=1))
+    res.write_text(json.dumps({"args": vars(a), "personas": personas, "runs": runs, "wall_s": wall_s,
+                               "complete": len(runs) == len(a.personas) * len(a.seeds)}, indent=1))
 
 
 if __name__ == "__main__":
