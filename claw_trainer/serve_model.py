@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from claw_envs.core.errors import ConfigError
+from claw_trainer.serving.errors import context_overflow
 
 
 def build_app(model: Any, tokenizer: Any, model_name: str = "local") -> Any:
@@ -47,10 +48,8 @@ def build_app(model: Any, tokenizer: Any, model_name: str = "local") -> Any:
         ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
         n_prompt = ids["input_ids"].shape[1]
         ctx = getattr(model.config, "max_position_embeddings", None)
-        if ctx and n_prompt + req.max_tokens > ctx:  # the wording OpenAI-compatible clients recognise
-            raise HTTPException(400, f"This model's maximum context length is {ctx} tokens. However, you requested "
-                                f"{n_prompt + req.max_tokens} tokens ({n_prompt} in the messages, {req.max_tokens} "
-                                "in the completion).")
+        if ctx and n_prompt + req.max_tokens > ctx:
+            raise HTTPException(400, context_overflow(ctx, n_prompt, req.max_tokens))
         sample = req.temperature > 0
         with lock, torch.no_grad():
             if req.seed is not None:

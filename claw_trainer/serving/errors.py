@@ -29,3 +29,10 @@ class RequestError(ClawError):
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> RequestError:
     return RequestError(400, message, code, param)
+
+
+def context_overflow(limit: int, n_prompt: int, n_completion: int) -> str:
+    """The context-overflow message in OpenAI's wording, which clients and ``check_status`` recognise."""
+    return (f"This model's maximum context length is {limit} tokens. However, you requested "
+            f"{n_prompt + n_completion} tokens ({n_prompt} in the messages, {n_completion} in the completion). "
+            "Please reduce the length of the messages or completion.")

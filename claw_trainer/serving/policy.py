@@ -22,7 +22,7 @@ import torch
 
 from claw_trainer.policy.hf import HFPolicy, Sample, chat_prompt_ids
 from claw_trainer.serving.batcher import Batcher
-from claw_trainer.serving.errors import RequestError, bad_request
+from claw_trainer.serving.errors import RequestError, bad_request, context_overflow
 from claw_trainer.serving.openai_format import ChatRequest
 
 
@@ -58,10 +58,7 @@ class ServedPolicy:
             raise bad_request(f"the chat template could not render these messages: {e}", "messages") from e
         want = req.max_tokens or self.max_new_tokens
         if self.context_window and n + want > self.context_window:
-            raise bad_request(f"This model's maximum context length is {self.context_window} tokens. However, you "
-                              f"requested {n + want} tokens ({n} in the messages, {want} in the completion). "
-                              "Please reduce the length of the messages or completion.", "messages",
-                              "context_length_exceeded")
+            raise bad_request(context_overflow(self.context_window, n, want), "messages", "context_length_exceeded")
         return n
 
     def generate(self, req: ChatRequest, raw_messages: list[dict[str, Any]] | None = None) -> list[Generation]:
