@@ -9,6 +9,8 @@ APT_PKGS+=(xvfb openbox chromium xterm mousepad xdotool x11-utils imagemagick sc
 APT_PKGS+=(socat dbus libglib2.0-bin gsettings-desktop-schemas dconf-gsettings-backend dconf-service gnome-shell-common)
 # tests/test_openclaw.py: npm (Debian's) fetches Node 24 and OpenClaw from the npm registry (see below).
 command -v npm >/dev/null || APT_PKGS+=(npm)  # the machine's Node.js may already ship npm (then Debian's conflicts)
+# The docker sandbox backend: Debian's engine, and debootstrap to build its base image offline (no registry here).
+APT_PKGS+=(docker.io debootstrap)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -21,6 +23,16 @@ if ((${#missing[@]})); then
   else
     echo "setup: missing system packages: ${missing[*]} (run as root or install them; sandbox tests will skip)" >&2
   fi
+fi
+
+# Start a Docker engine when none answers (never touching one that already runs). No bridge and no iptables:
+# containers run with --network none. Its log is .cache/dockerd.log. The engine does not outlive the machine.
+if command -v dockerd >/dev/null && [[ $(id -u) -eq 0 ]] && ! docker info >/dev/null 2>&1; then
+  echo "setup: starting dockerd (log: .cache/dockerd.log)"
+  mkdir -p .cache
+  setsid nohup dockerd --iptables=false --bridge=none >.cache/dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || echo "setup: dockerd did not answer within 30 s (see .cache/dockerd.log); docker tests will skip" >&2
 fi
 
 PY=${PYTHON:-python3}

@@ -20,6 +20,7 @@ import ctypes
 import os
 import select
 import signal
+import stat
 import struct
 import subprocess
 import threading
@@ -118,6 +119,27 @@ class WindowInfo:
     height: int
 
 
+X11_SOCKET_DIR = "/tmp/.X11-unix"
+
+
+def _ensure_socket_dir() -> None:
+    """Make X's socket directory 1777 root-owned, whatever the umask (``makedirs(mode=...)`` is masked: 1755
+    on a fresh machine, where Xvfb running as ``nobody`` then cannot create its socket). A directory that
+    exists with another mode is repaired when root owns it, and refused with the fix otherwise."""
+    try:
+        os.mkdir(X11_SOCKET_DIR)
+        os.chmod(X11_SOCKET_DIR, 0o1777)  # chmod is not masked
+    except FileExistsError:
+        pass
+    st = os.lstat(X11_SOCKET_DIR)
+    if stat.S_IMODE(st.st_mode) == 0o1777 and stat.S_ISDIR(st.st_mode):
+        return
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0:
+        raise SandboxError(f"{X11_SOCKET_DIR} is not a root-owned directory (uid {st.st_uid}, mode "
+                           f"{oct(st.st_mode)}): remove it so the X server can create its socket there")
+    os.chmod(X11_SOCKET_DIR, 0o1777)
+
+
 class Display:
     """A private Xvfb display (``width``×``height``×24). ``start`` returns once it accepts clients."""
 
@@ -137,7 +159,7 @@ class Display:
 
     @property
     def socket(self) -> str:
-        return f"/tmp/.X11-unix/X{self.number}"
+        return f"{X11_SOCKET_DIR}/X{self.number}"
 
     def start(self) -> None:
         reason = display_unavailable()
@@ -150,7 +172,7 @@ class Display:
             f.write(xauthority(self.cookie, ""))
         user = {}
         if os.geteuid() == 0:  # the X server never runs as root
-            os.makedirs("/tmp/.X11-unix", mode=0o1777, exist_ok=True)
+            _ensure_socket_dir()
             for path in (self._auth_dir, auth):
                 os.chown(path, XSERVER_UID, XSERVER_UID)
             user = {"user": XSERVER_UID, "group": XSERVER_UID, "extra_groups": []}
