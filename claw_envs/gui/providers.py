@@ -104,16 +104,30 @@ class DockerProvider:
         self.token: str | None = secrets.token_urlsafe(32)
 
     @staticmethod
-    def unavailable() -> str | None:
+    def unavailable(image: str = "claw-gym/gui:latest") -> str | None:
+        """Why this provider cannot start here: no engine, no image (nothing is pulled: build it), or an engine
+        without a bridge network to publish the controller's port on 127.0.0.1 (``dockerd --bridge=none``, as
+        on machines without iptables). None when it can."""
         try:
             import docker
-            docker.from_env().ping()
-            return None
+            client = docker.from_env()
+            client.ping()
         except Exception as e:  # noqa: BLE001 - any failure means no engine
             return f"no Docker engine answers ({type(e).__name__}: {e})"
+        try:
+            client.images.get(image)
+        except Exception:  # noqa: BLE001
+            return (f"the image {image} is not built (nothing is pulled): "
+                    f"docker build -t {image} -f env_images/gui/Dockerfile .")
+        try:
+            client.networks.get("bridge")
+        except Exception:  # noqa: BLE001
+            return ("the Docker engine has no bridge network (started with --bridge=none), so the controller's "
+                    "port cannot be published on 127.0.0.1; use provider='local'")
+        return None
 
     def start(self) -> str:
-        reason = self.unavailable()
+        reason = self.unavailable(self.image)
         if reason:
             raise SandboxError(f"docker provider: {reason}")
         import docker
