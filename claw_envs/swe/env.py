@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from claw_envs.core.env import ClawEnv
+from claw_envs.core.env import ClawEnv, no_unknown_kwargs, renamed
 from claw_envs.core.errors import SandboxError, TaskError
 from claw_envs.core.nextstate import NextState
 from claw_envs.core.shell import TERMINATING, run_shell_turn
@@ -28,14 +28,17 @@ class SWEEnv(ClawEnv):
     """SWE-bench-style episodes.
 
     Args:
-        instances: a folder of instance folders, a JSONL of SWE-bench rows, a list of ``SWEInstance``, or None
-            for the built-in ``tasks/swe``.
-        instance_ids: restrict to these ids.
-        max_steps: commands per episode (20). command_timeout: seconds per command (30).
+        tasks: a folder of instance folders, a JSONL of SWE-bench rows, a list of ``SWEInstance``, or None
+            for the built-in ``tasks/swe`` (deprecated name: ``instances``).
+        task_ids: restrict to these instance ids (deprecated name: ``instance_ids``).
+        backend: sandbox backend, ``local`` (bubblewrap) or ``docker`` (SWE-bench's own images for its rows).
+        max_steps: commands per episode (20). action_timeout: seconds one command may run (30; deprecated
+            name: ``command_timeout``).
         eval_timeout: seconds for the test run at the end (300). max_parse_errors: consecutive (3).
         model_name: ``model_name_or_path`` written into predictions.
 
-    On ``submit`` (or at ``max_steps``) the model patch is the ``git diff`` of the workspace against
+    ``reset(options={"task_id": ...})`` picks an instance by id (deprecated key: ``instance_id``); otherwise the
+    seed does. On ``submit`` (or at ``max_steps``) the model patch is the ``git diff`` of the workspace against
     ``base_commit``; it is evaluated in a fresh workspace (model patch, test patch, eval script) and graded by
     ``swebench.harness.grading``. Reward +1 when resolved, −1 otherwise. ``info["outcome"]`` has the status
     (resolved, unresolved, patch_failed, timeout, infra_error), the FULL/PARTIAL/NO resolution, the
@@ -44,23 +47,30 @@ class SWEEnv(ClawEnv):
 
     kind = "swe"
 
-    def __init__(self, instances: str | Path | list[SWEInstance] | None = None,
-                 instance_ids: list[str] | None = None, backend: str = "local",
-                 sandbox: SandboxConfig | dict | None = None, max_steps: int = 20, command_timeout: float = 30.0,
-                 eval_timeout: float = 300.0, max_parse_errors: int = 3, model_name: str = "claw-gym",
-                 render_mode: str | None = None):
+    def __init__(self, tasks: str | Path | list[SWEInstance] | None = None, task_ids: list[str] | None = None,
+                 backend: str = "local", sandbox: SandboxConfig | dict | None = None, max_steps: int = 20,
+                 action_timeout: float | None = None, eval_timeout: float = 300.0, max_parse_errors: int = 3,
+                 model_name: str = "claw-gym", render_mode: str | None = None, **deprecated: Any):
+        tasks = renamed("SWEEnv", deprecated, "instances", "tasks", tasks)
+        task_ids = renamed("SWEEnv", deprecated, "instance_ids", "task_ids", task_ids)
+        action_timeout = renamed("SWEEnv", deprecated, "command_timeout", "action_timeout", action_timeout)
+        no_unknown_kwargs("SWEEnv", deprecated)
         super().__init__(render_mode=render_mode)
-        src = builtin_tasks_dir("swe") if instances is None else instances
+        src = builtin_tasks_dir("swe") if tasks is None else tasks
         self.instances = list(src) if isinstance(src, list) else load_instances(src)
-        if instance_ids is not None:
+        if task_ids is not None:
             known = {i.instance_id for i in self.instances}
-            missing = sorted(set(instance_ids) - known)
+            missing = sorted(set(task_ids) - known)
             if missing:
-                raise TaskError(f"unknown instance ids {missing}; known: {sorted(known)}")
-            self.instances = [i for i in self.instances if i.instance_id in set(instance_ids)]
+                raise TaskError(f"unknown task ids {missing}; known: {sorted(known)}")
+            self.instances = [i for i in self.instances if i.instance_id in set(task_ids)]
+        if not self.instances:
+            raise TaskError("no SWE instances to run")
+        self.tasks = self.instances
         self._by_id = {i.instance_id: i for i in self.instances}
+        self.action_timeout = 30.0 if action_timeout is None else float(action_timeout)
         cfg = sandbox if isinstance(sandbox, SandboxConfig) else SandboxConfig(**(sandbox or {}))
-        self.config = replace(cfg, workdir=ROOT, writable={**cfg.writable, ROOT: "512m"}, timeout=command_timeout)
+        self.config = replace(cfg, workdir=ROOT, writable={**cfg.writable, ROOT: "512m"}, timeout=self.action_timeout)
         self.backend = backend
         self.max_steps, self.eval_timeout, self.max_parse_errors = max_steps, eval_timeout, max_parse_errors
         self.model_name = model_name
@@ -70,14 +80,11 @@ class SWEEnv(ClawEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        options = options or {}
+        options = dict(options or {})
         if "instance_id" in options:
-            if options["instance_id"] not in self._by_id:
-                raise TaskError(f"unknown instance_id {options['instance_id']!r}; known: {sorted(self._by_id)}")
-            inst = self._by_id[options["instance_id"]]
-        else:
-            inst = self.instances[int(self.np_random.integers(len(self.instances)))]
-        self.instance = inst = prepare(inst)
+            options["task_id"] = renamed("SWEEnv.reset options", options, "instance_id", "task_id",
+                                         options.get("task_id"))
+        self.instance = inst = prepare(self._choose_task(options, self.instances, self._by_id))
         config = self.config
         if inst.source is None:  # a SWE-bench row: its repository lives in SWE-bench's image at /testbed
             if self.backend != "docker":
@@ -98,7 +105,8 @@ class SWEEnv(ClawEnv):
         self.steps = self.parse_errors = 0
         self._done = False
         self.messages = [{"role": "user", "content": inst.problem_statement.strip() + PROTOCOL.format(root=ROOT)}]
-        return self._observe(), {"instance_id": inst.instance_id, "base_commit": inst.base_commit}
+        return self._observe(), {"task_id": inst.instance_id, "instance_id": inst.instance_id,
+                                 "base_commit": inst.base_commit, "max_steps": self.max_steps, "backend": self.backend}
 
     def model_patch(self) -> str:
         """The agent's changes as a patch against base_commit (new files included)."""
@@ -121,7 +129,7 @@ class SWEEnv(ClawEnv):
                 patch = ""
             ev = evaluate_patch(self._sandbox, self.instance, patch, self.eval_timeout, self.model_name)
             reward = 1.0 if ev.resolved else -1.0
-            extra["outcome"] = _outcome(ev)
+            extra["outcome"] = {"score": reward, "success": ev.resolved, **_outcome(ev)}
             extra["prediction"] = {"instance_id": self.instance.instance_id,
                                    "model_name_or_path": self.model_name, "model_patch": patch}
             self._done = True
@@ -129,7 +137,8 @@ class SWEEnv(ClawEnv):
                        exit_code=turn.result.exit_code if turn.result else None, done_reason=done_reason,
                        payload=turn.payload())
         self.messages.append(turn.reply())
-        info = self._info(ns, instance_id=self.instance.instance_id, step=self.steps, **extra)
+        info = self._info(ns, task_id=self.instance.instance_id, instance_id=self.instance.instance_id,
+                          step=self.steps, **extra)
         return self._observe(), reward, done_reason in TERMINATING, done_reason == "max_steps", info
 
     def close(self) -> None:

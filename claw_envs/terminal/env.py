@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from claw_envs.core.env import ClawEnv
+from claw_envs.core.env import ClawEnv, no_unknown_kwargs, renamed
 from claw_envs.core.errors import ConfigError, SandboxError, TaskError
 from claw_envs.core.nextstate import NextState
 from claw_envs.core.shell import TERMINATING, run_shell_turn
@@ -53,7 +53,9 @@ class TerminalEnv(ClawEnv):
         backend: sandbox backend, ``local`` (bubblewrap) or ``docker``.
         sandbox: ``SandboxConfig`` (or a dict of its fields) for limits and writable paths.
         max_steps: commands per episode (default 10; a task's own ``max_steps`` wins when this is None).
-        command_timeout: seconds per command (default: the task's, else 30).
+        action_timeout: seconds one command may run (default: the task's, else 30). Deprecated name:
+            ``command_timeout``.
+        eval_timeout: seconds for each of the task's tests at the end (default: the task's).
         reward: ``pass_fraction`` (tests passed / total, in [0, 1]) or ``signed`` (2·fraction − 1).
         max_parse_errors: consecutive unparsable actions that end the episode (default 3).
 
@@ -66,8 +68,11 @@ class TerminalEnv(ClawEnv):
 
     def __init__(self, tasks: str | Path | list[Task] | None = None, task_ids: list[str] | None = None,
                  backend: str = "local", sandbox: SandboxConfig | dict | None = None,
-                 max_steps: int | None = None, command_timeout: float | None = None,
-                 reward: str = "pass_fraction", max_parse_errors: int = 3, render_mode: str | None = None):
+                 max_steps: int | None = None, action_timeout: float | None = None,
+                 eval_timeout: float | None = None, reward: str = "pass_fraction", max_parse_errors: int = 3,
+                 render_mode: str | None = None, **deprecated: Any):
+        action_timeout = renamed("TerminalEnv", deprecated, "command_timeout", "action_timeout", action_timeout)
+        no_unknown_kwargs("TerminalEnv", deprecated)
         super().__init__(render_mode=render_mode)
         if reward not in ("pass_fraction", "signed"):
             raise ConfigError(f"reward must be 'pass_fraction' or 'signed', got {reward!r}")
@@ -81,7 +86,8 @@ class TerminalEnv(ClawEnv):
         self._sandbox = None
         self._sandbox_key: tuple | None = None
         self.max_steps_override = max_steps
-        self.command_timeout = command_timeout
+        self.action_timeout = action_timeout
+        self.eval_timeout = eval_timeout
         self.reward_mode = reward
         self.max_parse_errors = max_parse_errors
         self.task: Task | None = None
@@ -121,7 +127,7 @@ class TerminalEnv(ClawEnv):
         self.parse_errors = 0
         self._done = False
         self.max_steps = self.max_steps_override or task.max_steps or 10
-        self.timeout = self.command_timeout or task.timeout or cfg.timeout
+        self.timeout = self.action_timeout or task.timeout or cfg.timeout
         self.messages = [{"role": "user", "content": task.instruction + PROTOCOL}]
         return self._observe(), {"task_id": task.id, "max_steps": self.max_steps, "backend": self.backend}
 
@@ -148,7 +154,8 @@ class TerminalEnv(ClawEnv):
         if done_reason is not None:
             outcome = self.evaluate()
             reward = outcome.pass_fraction if self.reward_mode == "pass_fraction" else outcome.signed
-            extra["outcome"] = {"passed": outcome.passed, "total": outcome.total,
+            extra["outcome"] = {"score": reward, "success": outcome.total > 0 and outcome.passed == outcome.total,
+                                "passed": outcome.passed, "total": outcome.total,
                                 "pass_fraction": outcome.pass_fraction, "signed": outcome.signed,
                                 "tests": list(outcome.details)}
             self._done = True
@@ -172,7 +179,7 @@ class TerminalEnv(ClawEnv):
                 return self._evaluate_harbor(task)
             details = []
             for c in task.checks:
-                r = sb.exec(c.run, timeout=task.test_timeout, cwd=self.workdir)
+                r = sb.exec(c.run, timeout=self.eval_timeout or task.test_timeout, cwd=self.workdir)
                 details.append({"name": c.name, "passed": r.ok, "exit_code": r.exit_code,
                                 "output": r.output[-500:]})
             return Outcome(sum(d["passed"] for d in details), len(details), tuple(details))
@@ -185,7 +192,7 @@ class TerminalEnv(ClawEnv):
         sb.exec("rm -rf /tests/* /logs/verifier; mkdir -p /logs/verifier", timeout=30, cwd="/")
         for f in sorted(p for p in task.tests_dir.rglob("*") if p.is_file()):
             sb.write_file(f"/tests/{f.relative_to(task.tests_dir)}", f.read_bytes(), mode=f.stat().st_mode & 0o777)
-        r = sb.exec("bash /tests/test.sh", timeout=task.test_timeout, cwd=self.workdir)
+        r = sb.exec("bash /tests/test.sh", timeout=self.eval_timeout or task.test_timeout, cwd=self.workdir)
         detail = {"name": "tests/test.sh", "exit_code": r.exit_code, "output": r.output[-2000:]}
         try:
             value = float(sb.read_file("/logs/verifier/reward.txt").decode().strip())

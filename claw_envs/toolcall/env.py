@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from claw_envs.core.actions import parse_action
-from claw_envs.core.env import ClawEnv
+from claw_envs.core.env import ClawEnv, no_unknown_kwargs, renamed
 from claw_envs.core.errors import ConfigError, TaskError
 from claw_envs.core.nextstate import NextState
 from claw_envs.core.task import builtin_tasks_dir
@@ -64,15 +64,17 @@ class ToolCallEnv(ClawEnv):
     """Tool-calling episodes.
 
     Args:
-        tasks: ``"builtin"`` (``tasks/toolcall``), ``"generated"`` (procedural problems), a path, or a list of
-            ``ToolTask``.
+        tasks: ``"builtin"`` or None (``tasks/toolcall``), ``"generated"`` (procedural problems), a path, or a
+            list of ``ToolTask``.
+        task_ids: restrict to these ids (not with ``"generated"``).
         difficulty: level 1..3 for generated problems.
         tools: extra tools: ``Tool`` objects or typed, documented Python functions (offered in every episode).
         answer_tool: name of a tool whose ``answer`` argument is the final answer (in addition to ``\\boxed``).
         max_steps: model turns per episode (default 16).
         max_parse_errors: malformed calls (bad JSON, unknown tool, bad arguments) that end the episode (3).
         shaping: OpenClaw-RL's tool-use shaping of wrong answers instead of a flat −1.
-        tool_timeout: seconds per python/bash call.
+        action_timeout: seconds one python/bash tool call may run (10). Deprecated name: ``tool_timeout``.
+        backend: where the python/bash tools run: ``local`` (bubblewrap) or ``docker``.
         system_prompt: a system message put before the task: the text itself, or ``"example"`` for the
             built-in one with a worked example of a ``\\boxed{}`` answer and of a tool call (``WORKED_EXAMPLE``).
         examples: this many worked examples (0..3, ``EXAMPLE_TURNS``) put before the task as earlier user and
@@ -83,12 +85,17 @@ class ToolCallEnv(ClawEnv):
 
     kind = "tool"
 
-    def __init__(self, tasks: str | Path | list[ToolTask] = "builtin", difficulty: int = 2,
-                 tools: list[Tool | Callable] | None = None, answer_tool: str | None = None, max_steps: int = 16,
-                 max_parse_errors: int = 3, shaping: bool = False, tool_timeout: float = 10.0,
-                 backend: str = "local", sandbox: SandboxConfig | dict | None = None,
-                 db: str | Path | None = None, system_prompt: str | None = None, examples: int = 0,
-                 render_mode: str | None = None):
+    def __init__(self, tasks: str | Path | list[ToolTask] | None = None, task_ids: list[str] | None = None,
+                 difficulty: int = 2, tools: list[Tool | Callable] | None = None, answer_tool: str | None = None,
+                 max_steps: int = 16, max_parse_errors: int = 3, shaping: bool = False,
+                 action_timeout: float | None = None, backend: str = "local",
+                 sandbox: SandboxConfig | dict | None = None, db: str | Path | None = None,
+                 system_prompt: str | None = None, examples: int = 0, render_mode: str | None = None,
+                 **deprecated: Any):
+        action_timeout = renamed("ToolCallEnv", deprecated, "tool_timeout", "action_timeout", action_timeout)
+        no_unknown_kwargs("ToolCallEnv", deprecated)
+        tasks = "builtin" if tasks is None else tasks
+        action_timeout = 10.0 if action_timeout is None else float(action_timeout)
         super().__init__(render_mode=render_mode)
         if not 0 <= int(examples) <= len(EXAMPLE_TURNS):
             raise ConfigError(f"examples must be 0..{len(EXAMPLE_TURNS)} (worked examples before the task), "
@@ -102,9 +109,13 @@ class ToolCallEnv(ClawEnv):
             self.tasks = tasks
         else:
             self.tasks = load_tool_tasks(builtin_tasks_dir("toolcall") if tasks == "builtin" else tasks)
-        if not self.generated and not self.tasks:
-            raise TaskError("no tool tasks to run")
-        self._by_id = {t.id: t for t in self.tasks}
+        if self.generated:
+            if task_ids is not None:
+                raise ConfigError("task_ids= needs a task set; generated problems have none (pass tasks= a path "
+                                  "or 'builtin', or reset with options={'task_id': ...} on such a set)")
+            self._by_id: dict[str, ToolTask] = {}
+        else:
+            self.tasks, self._by_id = self._select_tasks(self.tasks, task_ids)
         self.difficulty = difficulty
         self.answer_tool = answer_tool
         self.max_steps, self.max_parse_errors, self.shaping = max_steps, max_parse_errors, shaping
@@ -113,8 +124,9 @@ class ToolCallEnv(ClawEnv):
         self._sandbox = None
         self._dirty = False
         db_path = Path(db) if db else builtin_tasks_dir("toolcall") / "db.json"
-        self.toolbox: dict[str, Tool] = {"python": python_tool(self._get_sandbox, tool_timeout),
-                                         "bash": bash_tool(self._get_sandbox, tool_timeout)}
+        self.action_timeout = action_timeout
+        self.toolbox: dict[str, Tool] = {"python": python_tool(self._get_sandbox, action_timeout),
+                                         "bash": bash_tool(self._get_sandbox, action_timeout)}
         if db_path.is_file():
             self.toolbox["query_db"] = query_db_tool(db_path)
         self.extra_tools = [t if isinstance(t, Tool) else function_tool(t) for t in (tools or [])]
@@ -227,7 +239,7 @@ class ToolCallEnv(ClawEnv):
             correct = answer is not None and verify_answer(self.task.verifier, answer, self.task.answer,
                                                            self.task.tolerance)
             reward = 1.0 if correct else (shaped_wrong_reward(self.n_tool_calls) if self.shaping else -1.0)
-            extra["outcome"] = {"answer": answer, "gold": self.task.answer, "correct": correct,
+            extra["outcome"] = {"score": reward, "success": correct, "answer": answer, "gold": self.task.answer, "correct": correct,
                                 "tool_calls": self.n_tool_calls}
             self._done = True
         for r in results:
