@@ -10,6 +10,15 @@ training step saves an atomic checkpoint (weights, optimizer, batch ids) and the
 restart the store is reconciled with the checkpoint, so after a ``kill -9`` no recorded turn is lost or
 trained twice.
 
+Credit is :func:`~claw_trainer.credit.score_episodes`, the sync driver's (:meth:`AsyncLoops.score_pending`):
+an env round is scored once all its turns are judged (whole episodes, GRPO groups by task, crashed episodes
+dropped whole); a live (served) turn gets **personal-agent credit by default** — its judge's vote is its
+advantage, no group normalisation, so ``method.group_norm`` does not apply to it — unless
+``method.live_groups: prompt`` asks for GRPO groups of ``method.live_group_size`` turns answering the same
+prompt across sessions (an incomplete group waits; no turn is dropped for being alone). Judged turns dropped
+for lack of signal are counted and, while that happens, reported in ``/health`` (``signal.warning``), the
+progress line of ``claw train --async`` and the log (:meth:`AsyncLoops.signal_snapshot`).
+
 Failures stay local: a turn whose judging raises is marked ``dropped`` with the error as its reason; a sample
 the learner cannot take (token ids outside the vocabulary, mismatched log-probs) is dropped before the step;
 a training step that raises drops its batch with the error (so the same turns cannot kill the loop again
@@ -21,6 +30,9 @@ A loop that dies anyway (e.g. the store went away) is reported by :meth:`AsyncLo
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import queue
 import threading
 import time
@@ -29,11 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from claw_envs.prm.judge import Turn as JudgeTurn
-from claw_trainer.credit import score_episodes
+from claw_trainer.credit import TrainSample, episode_return, score_episodes
 from claw_trainer.learner import Learner
+from claw_trainer.rollout import Turn
 from claw_trainer.serving.health import LoopHealth
 from claw_trainer.serving.policy import ServedPolicy
 from claw_trainer.serving.store import TurnStore
+
+log = logging.getLogger(__name__)
 
 
 class AsyncLoops:
@@ -52,6 +67,7 @@ class AsyncLoops:
         self.history: list[dict[str, float]] = []
         self._threads: list[threading.Thread] = []
         self.health = LoopHealth()
+        self._warned: float | None = None
         self.health.register("judge", self.judge_q.qsize)
         self.health.register("train", self.train_q.qsize)
         self.health.register("publish", self.publish_q.qsize)
@@ -76,9 +92,10 @@ class AsyncLoops:
         if not rows:
             return
         _, turn, _ = rows[0]
+        grouped = self.store.group_of(turn_id)[1] is not None  # an env round's turn: credited with its episode
         ns = turn.next_state
         judgement: dict[str, Any] = {"process": None, "hint": None}
-        if (ns is None or not ns.text) and not turn.reward_channels.get("outcome"):
+        if not grouped and (ns is None or not ns.text) and not turn.reward_channels.get("outcome"):
             self.store.mark([turn_id], "dropped", reason="no next state")  # e.g. a session's closing turn
             self.stats["dropped_no_next_state"] += 1
             return
@@ -88,7 +105,10 @@ class AsyncLoops:
                 judgement["process"] = self.judge.score(jt).score
             if self.hint_judge is not None:
                 judgement["hint"] = self.hint_judge.score(jt).hint
-        self.store.set_judged(turn_id, judgement)
+        group = None
+        if not grouped and self.learner.method.live_groups == "prompt":
+            group = "prompt-" + hashlib.sha256(json.dumps(list(turn.prompt_ids)).encode()).hexdigest()[:24]
+        self.store.set_judged(turn_id, judgement, group)
         self.stats["judged"] += 1
         try:
             self.train_q.put_nowait(turn_id)
@@ -112,28 +132,95 @@ class AsyncLoops:
                     self.stats["dropped_judge_error"] += 1
             self.health.beat("judge")
 
-    # -- training ----------------------------------------------------------------------------------------
-    def _samples(self, rows: list) -> tuple[list, list[int], list[int]]:
-        """(TrainSamples, their ids, ids with no signal) from judged rows."""
-        episodes, ids = [], []
+    # -- credit ------------------------------------------------------------------------------------------
+    def _score(self, rows: list[tuple[int, Turn, dict | None]], targets: set[int], group_norm: bool,
+               episodes_of_env: bool = False) -> None:
+        """Score ``rows`` as one credit group with :func:`score_episodes`; store the credit of the ``targets``
+        that are kept, drop the other targets with the reason (no signal, or their episode crashed)."""
+        episodes: dict[Any, list[Turn]] = {}
+        id_of: dict[int, int] = {}
         for i, turn, j in rows:
             turn.reward_channels = {**turn.reward_channels, "process": (j or {}).get("process")}
             turn.hint = (j or {}).get("hint")
-            episodes.append([turn])
-            ids.append(i)
-        samples, _ = score_episodes(episodes, self.learner.method.loss, group_norm=self.learner.method.group_norm)
-        kept = {id(s.turn) for s in samples}
-        by_turn = {id(ep[0]): i for ep, i in zip(episodes, ids, strict=True)}
-        return samples, [by_turn[id(s.turn)] for s in samples], [by_turn[id(ep[0])] for ep in episodes
-                                                                  if id(ep[0]) not in kept]
-
-    def train_once(self) -> bool:
-        """Drop judged turns with no signal or too stale; train one batch if there is one. True if it trained."""
-        judged = self.store.ids("judged", 4 * self.batch_size)
-        samples, sample_ids, no_signal = self._samples(self.store.get(judged))
-        self.store.mark(no_signal, "dropped", reason="no signal")
+            id_of[id(turn)] = i
+            episodes.setdefault(turn.episode if episodes_of_env else i, []).append(turn)
+        eps = [sorted(ep, key=lambda t: t.step) for ep in episodes.values()]
+        samples, counts = score_episodes(eps, self.learner.method.loss, group_norm=group_norm)
+        credits = {}
+        for s in samples:
+            i = id_of[id(s.turn)]
+            if i in targets:
+                ret = episode_return(next(ep for ep in eps if any(t is s.turn for t in ep)))
+                credits[i] = {"a_rl": s.a_rl, "has_score": s.has_score, "has_hint": s.has_hint, "return": ret}
+        self.store.set_credit(credits)
+        crashed = {id_of[id(t)] for ep in eps if any(t.error for t in ep) for t in ep} & targets
+        no_signal = targets - set(credits) - crashed
+        self.store.mark(sorted(crashed), "dropped", reason="env error in its episode")
+        self.store.mark(sorted(no_signal), "dropped", reason="no signal")
+        self.stats["scored"] += len(targets)
+        self.stats["dropped_env_error"] += len(crashed)
         self.stats["dropped_no_signal"] += len(no_signal)
-        ids_of = {id(s.turn): i for s, i in zip(samples, sample_ids, strict=True)}
+        if group_norm and counts.get("alone"):
+            self.stats["dropped_alone"] += min(counts["alone"], len(no_signal))
+
+    def score_pending(self) -> None:
+        """Give credit to every judged turn whose group is complete — the same :func:`score_episodes` the sync
+        driver runs: an env round once none of its turns awaits judging (whole episodes, GRPO groups by task,
+        crashed episodes dropped whole); a live turn alone (personal-agent credit: the vote is the advantage)
+        or, with ``method.live_groups: prompt``, once ``method.live_group_size`` turns share its prompt. A turn
+        is never dropped for being alone in a window: an incomplete group waits."""
+        method = self.learner.method
+        for group, size, _ in self.store.unscored_groups():
+            members = self.store.members(group)
+            if size is not None:  # an env round: wait until every member is judged (or dropped)
+                if len(members) < size or any(st in ("recorded", "judging") for _, st, _, _, _ in members):
+                    continue
+                targets = {i for i, st, _, _, _ in members if st == "judged"}
+                # credited or trained members keep counting toward the group's statistics
+                rows = [(i, t, j) for i, st, t, j, _ in members]
+                self._score(rows, targets, method.group_norm, episodes_of_env=True)
+            else:  # live prompt group: full groups of live_group_size, oldest first
+                waiting = [(i, t, j) for i, st, t, j, _ in members if st == "judged"]
+                unscored = set(self.store.unscored_in(group))
+                waiting = [r for r in waiting if r[0] in unscored]
+                k = method.live_group_size
+                for g in range(0, len(waiting) - k + 1, k):
+                    chunk = waiting[g:g + k]
+                    self._score(chunk, {i for i, _, _ in chunk}, True)
+        singles = self.store.unscored(4 * self.batch_size)
+        for row in self.store.get(singles):  # personal-agent credit: each live turn on its own, raw vote
+            self._score([row], {row[0]}, False)
+        self._report_signal()
+
+    def signal_snapshot(self) -> dict[str, Any]:
+        """How many judged turns were scored and how many of them were dropped for lack of signal, with a
+        warning while turns are being dropped that way (shown in ``/health``, the progress line and the log)."""
+        m, n, alone = self.stats["scored"], self.stats["dropped_no_signal"], self.stats["dropped_alone"]
+        warning = None
+        if n and (alone or 2 * n >= m):
+            warning = (f"{n} of {m} judged turns dropped: no signal — group_norm on groups of one?" if alone else
+                       f"{n} of {m} judged turns dropped: no signal (votes of 0 or no valid vote)")
+        return {"judged": m, "dropped_no_signal": n, "alone_in_group": alone, "trained": self.stats["trained"],
+                "warning": warning}
+
+    def _report_signal(self) -> None:
+        w = self.signal_snapshot()["warning"]
+        if w and (self._warned is None or time.monotonic() - self._warned > 30):  # at once, then every 30 s
+            log.warning("claw learner: %s", w)
+            self._warned = time.monotonic()
+
+    # -- training ----------------------------------------------------------------------------------------
+    def train_once(self) -> bool:
+        """Credit judged turns, drop the unusable and the too stale; train one batch if there is one. True if
+        it trained."""
+        self.score_pending()
+        samples, ids_of, returns = [], {}, {}
+        for i, turn, j, c in self.store.credited(4 * self.batch_size):
+            turn.reward_channels = {**turn.reward_channels, "process": (j or {}).get("process")}
+            turn.hint = (j or {}).get("hint")
+            s = TrainSample(turn, float(c["a_rl"]), bool(c["has_score"]), bool(c["has_hint"]))
+            samples.append(s)
+            ids_of[id(turn)], returns[id(turn)] = i, float(c.get("return", 0.0))
         bad = {id(s.turn): why for s in samples if (why := self._unusable(s))}
         for s in samples:
             if id(s.turn) in bad:
@@ -155,10 +242,14 @@ class AsyncLoops:
             self.stats["dropped_learner_error"] += len(batch_ids)
             return False
         if self.checkpoint:
-            self.learner.save(self.checkpoint, batch_ids)
+            try:
+                self.learner.save(self.checkpoint, batch_ids)
+            except Exception as e:  # noqa: BLE001 - the weights did step on this batch: never train it again
+                self.health.error("train", f"checkpoint after step {self.learner.step}", e)
+                self.stats["save_errors"] += 1
         self.store.set_meta(f"batch-{self.learner.step}", batch_ids)
         self.store.mark(batch_ids, "trained", self.learner.step)
-        metrics["reward"] = sum(float(s.turn.reward_channels.get("outcome", 0.0)) for s in batch) / len(batch)
+        metrics["reward"] = sum(returns[id(s.turn)] for s in batch) / len(batch)
         metrics["staleness"] = sum(self.learner.step - 1 - s.turn.policy_version for s in batch) / len(batch)
         self.history.append(metrics)
         self.stats["trained"] += len(batch)

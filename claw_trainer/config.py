@@ -58,6 +58,10 @@ class JudgeConfig:
 class MethodConfig:
     loss: str = "combine"  # binary_rl | step_wise | opd | combine | topk_opd
     group_norm: bool = True  # binary_rl: (r - mean) / (std + 1e-6) within a task's group; false = raw score
+    # live (served) turns have no task group: by default each gets personal-agent credit (the judge's vote is its
+    # advantage, group_norm not applied); 'prompt' = GRPO groups of live_group_size turns answering the same prompt
+    live_groups: str = "none"  # none | prompt
+    live_group_size: int = 4  # live_groups=prompt: turns per group (a group waits until it is full)
     w_rl: float = 1.0
     w_opd: float = 1.0
     eps_low: float = 0.2
@@ -131,6 +135,14 @@ class RunConfig:
         if self.train.batch_size % self.train.micro_batch_size:
             raise ConfigError(f"train.micro_batch_size ({self.train.micro_batch_size}) must divide "
                               f"train.batch_size ({self.train.batch_size})")
+        if self.method.live_groups not in ("none", "prompt"):
+            raise ConfigError(f"method.live_groups must be 'none' (personal-agent credit: the vote is the advantage) "
+                              f"or 'prompt' (GRPO groups of turns answering the same prompt); got {self.method.live_groups!r}")
+        if self.method.live_groups == "prompt" and not self.method.group_norm:
+            raise ConfigError("method.live_groups=prompt normalises within groups: it needs method.group_norm true "
+                              "(or live_groups: none for raw votes)")
+        if self.method.live_group_size < 1:
+            raise ConfigError(f"method.live_group_size must be >= 1; got {self.method.live_group_size}")
         if self.method.tis not in ("auto", "on", "off"):
             raise ConfigError(f"method.tis must be auto, on or off (or true/false); got {self.method.tis!r}")
         if self.train.dtype not in ("auto", "float32", "bfloat16", "float16"):

@@ -5,7 +5,9 @@ its episode's return (the sum of the env's rewards). The directive signal is its
 
 * ``binary_rl`` — ``a_rl`` = the score, GRPO-normalised within the task's group (turn votes per turn,
   returns per episode) or raw (``group_norm: false``). Turns whose advantage is exactly 0 carry no
-  gradient and are dropped (dynamic sampling), so they do not count toward the batch.
+  gradient and are dropped (dynamic sampling), so they do not count toward the batch. A group with a
+  single informative member normalises to 0: such turns are counted as ``alone`` (``group_norm`` on groups
+  of one learns nothing, which the async driver reports).
 * ``step_wise`` — PRM step score + episode outcome, z-scored within (task, step index); constant buckets
   dropped (:func:`claw_trainer.advantages.step_wise`).
 * ``opd`` / ``topk_opd`` — turns with a hint; the rest are dropped.
@@ -48,7 +50,11 @@ def episode_return(episode: list[Turn]) -> float:
 
 def score_episodes(episodes: list[list[Turn]], loss: str, group_norm: bool = True
                    ) -> tuple[list[TrainSample], Counter]:
-    """(kept samples in turn order, counts: turns / kept / dropped / hinted / judged / env_errors).
+    """(kept samples in turn order, counts: turns / kept / dropped / hinted / judged / env_errors / alone).
+
+    Both drivers call this on whole groups: the sync driver on each collection round, the async driver
+    (:class:`~claw_trainer.async_loops.AsyncLoops`) on each env round once all its turns are judged, and on
+    live turns one by one (personal-agent credit) or in prompt groups (``method.live_groups``).
 
     An episode in which the env raised or timed out (a turn with ``error``) is dropped whole and counted as
     ``env_errors``: a crash is not an outcome, so it never earns an advantage nor shifts its group's baseline.
@@ -80,13 +86,19 @@ def score_episodes(episodes: list[list[Turn]], loss: str, group_norm: bool = Tru
             idx = [i for i, v in enumerate(valid) if v]
             if idx:
                 scores = torch.tensor([float(process[i]) for i in idx])
-                a = binary_rl(scores, [turns[i].task_id for i in idx] if group_norm else None)
+                groups = [turns[i].task_id for i in idx]
+                a = binary_rl(scores, groups if group_norm else None)
+                if group_norm:
+                    counts.update(alone=sum(1 for g in groups if groups.count(g) == 1))
                 for k, i in enumerate(idx):
                     a_rl[i] = float(a[k])
             has_score = valid
         else:  # the episode's return, normalised across the group's episodes, broadcast to its turns
             returns = torch.tensor([episode_return(ep) for ep in episodes])
-            a_ep = grpo_normalize(returns, [ep[0].task_id for ep in episodes]) if group_norm else returns
+            keys = [ep[0].task_id for ep in episodes]
+            a_ep = grpo_normalize(returns, keys) if group_norm else returns
+            if group_norm:
+                counts.update(alone=sum(len(ep) for ep, k in zip(episodes, keys, strict=True) if keys.count(k) == 1))
             a_rl = [float(a_ep[e]) for e, ep in enumerate(episodes) for _ in ep]
             has_score = [True] * len(turns)
         informative = [s and v != 0.0 for s, v in zip(has_score, a_rl, strict=True)]

@@ -1,9 +1,11 @@
 """The env-hosting loop of ``claw train --async``: episodes in a vector env, sampled from the served weights.
 
-Runs rounds of grouped episodes (like :class:`~claw_trainer.source.EnvRollouts`) with whatever weights are
-being served at the time, writes every finished turn to the turn store — its ``outcome`` channel set to
-its episode's return, so the learner can credit turns without a judge — and notifies the judge loop.
-It never waits for training.
+Runs rounds of grouped episodes (the seeds of :func:`~claw_trainer.rollout.group_seeds`, as
+:class:`~claw_trainer.source.EnvRollouts`) with whatever weights are being served at the time, writes each
+round to the turn store in one transaction as one credit group (its turns keep the env's own reward channels;
+the learner credits whole episodes and GRPO groups with :func:`~claw_trainer.credit.score_episodes`, as the
+sync driver does) and notifies the judge loop. It never waits for training. The round and episode counters
+are stored with the round, so a restarted producer continues with new tasks and new episode numbers.
 
 A round that raises (an env or sampler failure) is counted and shown as the ``env`` loop's last error in
 ``/health``; the loop retries with a growing pause, and after ``max_failures`` consecutive failed rounds it
@@ -15,8 +17,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from claw_trainer.credit import episode_return
-from claw_trainer.rollout import collect_episodes
+from claw_trainer.rollout import collect_episodes, group_seeds
 from claw_trainer.serving.health import LoopHealth
 
 
@@ -26,7 +27,7 @@ class EnvProducer:
         self.vec_env, self.policy, self.store, self.notify = vec_env, policy, store, notify
         self.group_size, self.seed, self.env_id = group_size, seed, env_id
         self.rounds = store.get_meta("producer_rounds", 0)
-        self.episodes = 0
+        self.episodes = store.get_meta("producer_episodes", 0)
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self.health, self.max_failures = health or LoopHealth(), max_failures
@@ -35,18 +36,13 @@ class EnvProducer:
     def round(self) -> list[int]:
         """Collect one round and record it; returns the recorded turn ids."""
         n = self.vec_env.num_envs
-        base = self.seed * 1_000_003 + self.rounds * (n // self.group_size)
-        episodes = collect_episodes(self.vec_env, _Batch(self.policy), [base + i // self.group_size for i in range(n)],
-                                    self.env_id, self.episodes)
+        seeds = group_seeds(self.seed, self.rounds, n, self.group_size)
+        episodes = collect_episodes(self.vec_env, _Batch(self.policy), seeds, self.env_id, self.episodes)
+        turns = [t for ep in episodes for t in ep]
+        ids = self.store.record_group(turns, f"round-{self.rounds}", [f"episode-{t.episode}" for t in turns],
+                                      meta={"producer_rounds": self.rounds + 1, "producer_episodes": self.episodes + n})
         self.rounds += 1
         self.episodes += n
-        self.store.set_meta("producer_rounds", self.rounds)
-        ids = []
-        for ep in episodes:
-            ret = episode_return(ep)
-            for t in ep:
-                t.reward_channels = {**t.reward_channels, "outcome": ret}
-                ids.append(self.store.record(t, session=f"episode-{t.episode}"))
         for i in ids:
             self.notify(i)
         return ids

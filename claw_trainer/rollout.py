@@ -74,6 +74,13 @@ def _item(infos: dict[str, Any], key: str, i: int) -> Any:
     return value[i]
 
 
+def group_seeds(seed: int, round_index: int, num_envs: int, group_size: int) -> list[int]:
+    """Reset seeds of one collection round: ``group_size`` consecutive sub-envs share a seed (a GRPO group);
+    rounds follow ``(seed, round_index)``, so a resumed run continues with new tasks. Both drivers use it."""
+    base = seed * 1_000_003 + round_index * (num_envs // group_size)
+    return [base + i // group_size for i in range(num_envs)]
+
+
 def collect_episodes(vec_env: Any, policy: Any, seeds: list[int], env_id: str = "",
                      first_episode: int = 0) -> list[list[Turn]]:
     """Run one whole episode in every sub-env (sub-env ``i`` reset with ``seeds[i]``); returns each episode's turns.

@@ -229,9 +229,10 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
                 time.sleep(0.2)
                 loops.raise_if_dead()  # a dead loop (env, judge, train, publish) fails the run loudly
                 last = loops.history[-1] if loops.history else {}
+                warning = loops.signal_snapshot()["warning"]
                 progress.update(bar, completed=learner.step, description=(
                     f"reward {last.get('reward', 0):+.3f} loss {last.get('loss', 0):+.4f} "
-                    f"v{served.version} stale {last.get('staleness', 0):.1f}"))
+                    f"v{served.version} stale {last.get('staleness', 0):.1f}" + (f" — {warning}" if warning else "")))
     finally:
         producer.stop()
         loops.stop()
@@ -239,7 +240,8 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
     learner.model.save_pretrained(out / "final")  # LoRA: the adapter
     tok.save_pretrained(out / "final")
     summary = {"output_dir": str(out), "steps": learner.step, "wall_s": time.time() - t0, "mode": "async",
-               "store": store.counts(), "stats": dict(loops.stats), "consumed_samples": loops.stats["trained"],
+               "store": store.counts(), "stats": dict(loops.stats), "signal": loops.signal_snapshot(),
+               "consumed_samples": loops.stats["trained"],
                "pending_samples": store.counts().get("judged", 0)}
     store.close()
     summary["report"] = str(write_report(out, cfg, summary))

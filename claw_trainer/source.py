@@ -14,7 +14,7 @@ from typing import Any
 
 from claw_trainer.credit import TrainSample, episode_return, score_episodes
 from claw_trainer.policy.hf import HFPolicy
-from claw_trainer.rollout import Turn, collect_episodes
+from claw_trainer.rollout import Turn, collect_episodes, group_seeds
 
 
 class EnvRollouts:
@@ -33,9 +33,7 @@ class EnvRollouts:
         self.last_episodes: list[list[Turn]] = []
 
     def seeds(self, round_index: int) -> list[int]:
-        n_groups = self.vec_env.num_envs // self.group_size
-        base = self.seed * 1_000_003 + round_index * n_groups
-        return [base + i // self.group_size for i in range(self.vec_env.num_envs)]
+        return group_seeds(self.seed, round_index, self.vec_env.num_envs, self.group_size)
 
     def round(self, model: Any, version: int) -> tuple[list[TrainSample], dict[str, float]]:
         """Collect and score one round; returns kept samples and round metrics."""

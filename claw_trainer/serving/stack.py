@@ -4,6 +4,11 @@
 over HTTP on 127.0.0.1. State lives in ``train.output_dir``: ``turns.sqlite`` (every recorded turn) and
 ``learner.pt`` (the latest training step; a restart resumes from it without losing or repeating turns).
 
+Credit (``--learn``): live turns get personal-agent credit by default — the judge's vote is the advantage, no
+group normalisation — unless ``method.live_groups: prompt`` asks for GRPO groups of turns answering the same
+prompt (see :class:`~claw_trainer.async_loops.AsyncLoops` and :data:`LEARN_HELP`). ``/health`` carries
+``signal``: judged turns scored, how many were dropped for lack of signal, and a warning while that happens.
+
 ``upstream=URL`` forwards generation to an OpenAI-compatible server that returns token ids
 (:class:`~claw_trainer.serving.upstream.UpstreamPolicy`) instead of loading ``cfg.model.name``; it records
 and serves, but cannot learn (weights cannot be published into an upstream). ``api_keys``/``api_keys_file``
@@ -22,6 +27,15 @@ from typing import Any
 
 from claw_envs.core.errors import ConfigError
 from claw_trainer.config import RunConfig
+
+# `claw serve --learn --help` (the CLI shows this as the flag's help / epilog)
+LEARN_HELP = """run the judge, train and publish loops alongside serving. The shortest config that learns:
+  model: {name: tiny}        # or smollm2, or a local model directory
+  judge: {backend: rules}    # or hf:<model> / an OpenAI-compatible judge URL; judge.hint adds OPD hints
+Live turns get personal-agent credit: the judge's vote on the user's next message is the turn's advantage
+(no group normalisation; method.group_norm applies to env rounds only). For GRPO groups of live turns set
+method.live_groups: prompt (turns answering the same prompt, across sessions, in groups of
+method.live_group_size). Turns dropped for lack of signal are reported in /health (signal) and the log."""
 
 
 class ServeStack:
@@ -71,7 +85,8 @@ class ServeStack:
                                     checkpoint=out / "learner.pt", max_steps=max_steps)
         on_record = self.loops.notify if self.loops else None
         self.recorder = SessionRecorder(self.store, on_record, idle_timeout, scrub_pii)
-        health = (lambda: {"loops": self.loops.health_snapshot()}) if self.loops else None
+        health = (lambda: {"loops": self.loops.health_snapshot(), "signal": self.loops.signal_snapshot()}) \
+            if self.loops else None
         self.app = build_proxy(self.policy, self.recorder, default_turn_type, auth=auth,
                                model_name=upstream_model or cfg.model.name, health=health)
         if port == 0:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claw_envs.core.errors import ConfigError
 from claw_trainer.rollout import Turn, json_default
 
 AWAITING = "awaiting_next_state"
@@ -33,13 +34,37 @@ CREATE INDEX IF NOT EXISTS turns_status ON turns(status, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 # Columns added for serving (tenancy, idempotent retries, session continuation); older stores are migrated.
+# ``grp``/``grp_turns``: the credit group of a turn (an env round of ``grp_turns`` turns, recorded in one transaction,
+# or a live prompt group); ``credit``: the advantage the credit function gave it (JSON), once its group was scored.
 EXTRA_COLUMNS = {"tenant": "TEXT", "request_id": "TEXT", "choice": "INTEGER", "n_messages": "INTEGER",
-                 "fingerprint": "TEXT", "response": "TEXT"}
+                 "fingerprint": "TEXT", "response": "TEXT", "grp": "TEXT", "grp_turns": "INTEGER", "credit": "TEXT"}
 INDEXES = """
 CREATE INDEX IF NOT EXISTS turns_session ON turns(tenant, session, status);
 CREATE INDEX IF NOT EXISTS turns_request ON turns(tenant, request_id);
 CREATE INDEX IF NOT EXISTS turns_fingerprint ON turns(tenant, fingerprint);
+CREATE INDEX IF NOT EXISTS turns_grp ON turns(grp);
 """
+
+
+def _writer_lock(path: Path) -> Any:
+    """Take the store's single-writer lock (released by the OS when the process dies, even on ``kill -9``)."""
+    import fcntl
+    import os
+
+    fh = open(path.with_name(path.name + ".lock"), "a+")  # noqa: SIM115 - held for the store's lifetime
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise ConfigError(f"the turn store {path} is already open for writing (by pid {holder}): one writer per "
+                          "store — stop that process, or use another train.output_dir") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
 
 
 @dataclass(frozen=True)
@@ -66,9 +91,26 @@ class Awaiting:
 
 
 class TurnStore:
-    def __init__(self, path: str | Path):
+    """The one writer of a ``turns.sqlite`` (an exclusive lock on ``turns.sqlite.lock``), or a reader.
+
+    A second writer — another ``claw serve`` / ``claw train --async`` on the same folder — is refused with the pid
+    that holds the lock, instead of both judging and training the same turns. Only the writer returns turns a
+    killed writer left in ``judging`` to ``recorded``; a reader (``readonly=True``) changes nothing.
+    """
+
+    def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
+        self._lock_fh = None
+        if readonly:
+            if not self.path.is_file():
+                raise ConfigError(f"no turn store at {self.path}")
+            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                                       isolation_level=None, timeout=30)
+            self._lock = threading.Lock()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fh = _writer_lock(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -78,7 +120,8 @@ class TurnStore:
             if col not in have:
                 self._db.execute(f"ALTER TABLE turns ADD COLUMN {col} {kind}")
         self._db.executescript(INDEXES)
-        self._db.execute("UPDATE turns SET status = 'recorded' WHERE status = 'judging'")  # judged when killed
+        # we hold the writer lock, so no live process is judging: these were being judged when a writer died
+        self._db.execute("UPDATE turns SET status = 'recorded' WHERE status = 'judging'")
         self._lock = threading.Lock()
 
     def _tx(self, sql: str, args: tuple | list = ()) -> sqlite3.Cursor:
@@ -162,9 +205,10 @@ class TurnStore:
         return self._tx("UPDATE turns SET status = 'judging' WHERE id = ? AND status = 'recorded'",
                         (turn_id,)).rowcount == 1
 
-    def set_judged(self, turn_id: int, judgement: dict[str, Any]) -> None:
-        self._tx("UPDATE turns SET status = 'judged', judgement = ? WHERE id = ? AND status = 'judging'",
-                 (json.dumps(judgement, default=json_default), turn_id))
+    def set_judged(self, turn_id: int, judgement: dict[str, Any], group: str | None = None) -> None:
+        """Store a judgement (and, for a live turn credited in groups, its group)."""
+        self._tx("UPDATE turns SET status = 'judged', judgement = ?, grp = COALESCE(?, grp) WHERE id = ? AND "
+                 "status = 'judging'", (json.dumps(judgement, default=json_default), group, turn_id))
 
     def mark(self, ids: list[int], status: str, step: int | None = None, reason: str | None = None) -> None:
         if ids:
@@ -191,6 +235,71 @@ class TurnStore:
         self.mark(pending, "trained", step)
         return len(pending)
 
+    # -- credit groups ----------------------------------------------------------------------------------------
+    def record_group(self, turns: list[Turn], group: str, sessions: list[str], meta: dict[str, Any] | None = None
+                     ) -> list[int]:
+        """Store a whole credit group (an env round) and ``meta`` in one transaction: after a kill either all of
+        the group is in the store or none of it, so its credit never waits for turns that will not come."""
+        ids = []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for turn, session in zip(turns, sessions, strict=True):
+                    cur = self._db.execute(
+                        "INSERT INTO turns (session, turn_type, status, version, turn, created, grp, grp_turns) "
+                        "VALUES (?,?,?,?,?,?,?,?)", (session, "main", "recorded", turn.policy_version,
+                                                     json.dumps(turn.to_json(), default=json_default), time.time(),
+                                                     group, len(turns)))
+                    ids.append(int(cur.lastrowid))
+                for key, value in (meta or {}).items():
+                    self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return ids
+
+    def group_of(self, turn_id: int) -> tuple[str | None, int | None]:
+        row = self._tx("SELECT grp, grp_turns FROM turns WHERE id = ?", (turn_id,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def members(self, group: str) -> list[tuple[int, str, Turn, dict[str, Any] | None, str | None]]:
+        """(id, status, turn, judgement, reason) of every turn of a credit group."""
+        rows = self._tx("SELECT id, status, turn, judgement, reason FROM turns WHERE grp = ? ORDER BY id",
+                        (group,)).fetchall()
+        return [(i, st, Turn.from_json(json.loads(t)), json.loads(j) if j else None, r) for i, st, t, j, r in rows]
+
+    def unscored(self, limit: int = 1 << 30) -> list[int]:
+        """Judged turns outside any credit group whose credit is not set yet (live turns, one by one)."""
+        return [r[0] for r in self._tx("SELECT id FROM turns WHERE status = 'judged' AND credit IS NULL AND grp IS NULL "
+                                       "ORDER BY id LIMIT ?", (limit,))]
+
+    def unscored_groups(self) -> list[tuple[str, int | None, int]]:
+        """(group, its size if known, judged turns still without credit) of every group with such turns."""
+        return list(self._tx("SELECT grp, MAX(grp_turns), COUNT(*) FROM turns WHERE status = 'judged' AND "
+                             "credit IS NULL AND grp IS NOT NULL GROUP BY grp ORDER BY MIN(id)").fetchall())
+
+    def unscored_in(self, group: str) -> list[int]:
+        return [r[0] for r in self._tx("SELECT id FROM turns WHERE grp = ? AND status = 'judged' AND credit IS NULL "
+                                       "ORDER BY id", (group,))]
+
+    def set_group(self, turn_id: int, group: str) -> None:
+        self._tx("UPDATE turns SET grp = ? WHERE id = ?", (group, turn_id))
+
+    def set_credit(self, credits: dict[int, dict[str, Any]]) -> None:
+        with self._lock:
+            for i, c in credits.items():
+                self._db.execute("UPDATE turns SET credit = ? WHERE id = ? AND status = 'judged'", (json.dumps(c), i))
+
+    def credited(self, limit: int = 1 << 30) -> list[tuple[int, Turn, dict[str, Any] | None, dict[str, Any]]]:
+        """(id, turn, judgement, credit) of judged turns whose credit is set: ready for the learner, oldest first."""
+        rows = self._tx("SELECT id, turn, judgement, credit FROM turns WHERE status = 'judged' AND credit IS NOT NULL "
+                        "ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [(i, Turn.from_json(json.loads(t)), json.loads(j) if j else None, json.loads(c)) for i, t, j, c in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self._lock_fh is not None:
+            self._lock_fh.close()  # releases the writer lock
+            self._lock_fh = None
