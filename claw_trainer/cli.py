@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     from claw_trainer.view.commands import add_parsers as add_view_parsers
 
     add_view_parsers(sub)  # view, rollback
+    from claw_trainer.openclaw_profile import add_parser as add_openclaw_profile
+
+    add_openclaw_profile(sub)  # openclaw-profile
     return p
 
 
