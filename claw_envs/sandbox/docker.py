@@ -1,48 +1,364 @@
 """Docker sandbox: the sandbox protocol in a container, driven through the ``docker`` command line.
 
-NOT YET RUN AGAINST A DOCKER ENGINE: no engine is available where this project is developed. The shared
-conformance suite (``tests/test_sandbox_conformance.py``) runs on it wherever ``docker version`` reaches
-an engine, and skips with the reason otherwise.
+Images are built offline by ``claw images build`` (``claw_envs.sandbox.images``); ``config.image`` defaults
+to ``claw-gym/terminal:latest``. A container runs ``sleep infinity`` under ``--init`` as uid 1000, with:
 
-The container runs ``sleep infinity`` (under ``--init``) from ``config.image`` (build
-``env_images/terminal/Dockerfile``) as uid 1000 with no network (``--network none``), a read-only root,
-size-capped tmpfs mounts for ``config.writable`` (and ``/run/claw``), memory / pids / CPU limits, all
-capabilities dropped, ``no-new-privileges`` and Docker's default seccomp profile.
+* ``--network none`` (no interface but a loopback), a ``--read-only`` root, size-capped tmpfs mounts for
+  ``config.writable`` and ``/run/claw`` (a tmpfs takes the mode of the image's directory: the images create
+  them 1777), seeded from ``/.claw-seed`` when the image has one (task images, see ``images.build_task_image``);
+* all capabilities dropped, ``no-new-privileges``, and the seccomp profile generated from the local
+  backend's policy (``seccomp.docker_profile``: no ptrace, io_uring, namespaces, mount, bpf, keyring, ...);
+* ``--pids-limit max_processes`` (the process cap; RLIMIT_NPROC counts per host uid across containers, so it
+  is only set as a loose hard ceiling), ``--cpus 1``, a memory limit of ``config.memory`` plus the tmpfs sizes
+  (tmpfs pages are charged to the container), and per command the rlimits of the local backend set by
+  ``ulimit`` in the command's shell (``docker run --ulimit as`` is refused): a memory hog gets ``MemoryError``;
+* ``--rm`` and the labels ``claw-gym.sandbox=1`` and ``claw-gym.owner=<pid namespace>.<pid>.<start time>``.
+  The first start in a process removes containers whose owner process is gone (a crashed or killed run).
 
-* Every command runs as ``docker exec`` of ``timeout -s KILL`` around ``bash -c`` (GNU timeout leads its
-  own process group and kills all of it); the host also holds a deadline a few seconds later: if the
-  ``docker`` client has not returned by then it is killed, the command's process group inside the
-  container is killed by its recorded id, and the result is a timeout.
-* Files move through ``exec`` as tar streams on stdin/stdout (``tar -x`` / ``tar -c`` in the container), so
-  they land in tmpfs mounts and never need the engine's archive API (which cannot write into tmpfs on a
-  read-only root). Output is capped per stream like the local backend.
+**Command reader.** Each container has one long-lived ``docker exec -i`` running a small Python reader
+(stdlib only; its capture loop is ``_proc.capture``, the local backend's, sent as source). Requests and
+replies are length-prefixed JSON headers followed by raw bytes on the exec's stdin/stdout. Each command runs
+as ``bash -c`` in its own session: at its timeout the reader kills its whole process group; output is
+capped per stream as locally. If the host gets no answer by ``timeout + HOST_GRACE`` or the reader dies (an
+agent may kill it), the reader is killed and a new one started: the container, its files and processes stay,
+the command's result is a timeout (or exit 137). When the reader's stdin closes (the host process exited,
+even by SIGKILL), it kills every process of the container, so the container stops and ``--rm`` removes it.
+
+**Warm pool.** ``reset`` claims a started container (reader ready) from a per-configuration pool of
+``config.pool`` containers, refilled in the background, and removes the old one in the background, so a
+reset costs no ``docker run``. The pool is created by the first ``reset`` of a configuration (not by
+``start``) and emptied at exit.
 """
 
 from __future__ import annotations
 
-import io
+import atexit
+import collections
+import inspect
+import json
+import logging
+import os
+import select
 import shlex
 import shutil
-import tarfile
-import uuid
+import struct
+import subprocess
+import threading
+import time
 
 from claw_envs.core.errors import SandboxError
-from claw_envs.sandbox._proc import capture, run_capped
+from claw_envs.sandbox import _proc
+from claw_envs.sandbox._proc import run_capped
 from claw_envs.sandbox.base import ExecResult, SandboxConfig, parse_size
 
-HOST_GRACE = 5.0  # seconds past a command's timeout before the host gives up on the docker client
+log = logging.getLogger(__name__)
+HOST_GRACE = 10.0  # seconds past a command's timeout before the host gives up on the reader
 _AGENT = "1000:1000"
+LABEL = "claw-gym.sandbox"
+OWNER_LABEL = "claw-gym.owner"
+_ENV = {"HOME": "/root", "USER": "agent", "LOGNAME": "agent", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        "TERM": "dumb", "SHELL": "/bin/bash"}
+
+_READER_MAIN = r'''
+def _main():
+    cfg = json.loads(sys.argv[1])
+    rin, wout = sys.stdin.buffer, sys.stdout.buffer
+    def read(n):
+        b = rin.read(n) if n else b""
+        if b is None or len(b) < n:
+            raise EOFError
+        return b
+    def send(obj, *blobs):
+        h = json.dumps(obj).encode()
+        wout.write(struct.pack("!I", len(h)) + h + b"".join(blobs))
+        wout.flush()
+    if not os.path.exists("/run/claw/.seeded"):
+        for d in cfg["seed"]:
+            if os.path.isdir("/.claw-seed" + d) and os.path.isdir(d):
+                shutil.copytree("/.claw-seed" + d, d, symlinks=True, dirs_exist_ok=True)
+        open("/run/claw/.seeded", "w").close()
+    env = {**os.environ, **cfg["env"]}
+    send({"ready": True, "pid": os.getpid()})
+    try:
+        while True:
+            req = json.loads(read(struct.unpack("!I", read(4))[0]))
+            data = read(req["stdin"]) if req["stdin"] >= 0 else None
+            o, e, rc, to, tr, dur = capture(req["argv"], timeout=req["timeout"], output_limit=req["limit"],
+                                            stdin=data, env={**env, **req["env"]})
+            send({"rc": rc, "timed_out": to, "truncated": tr, "duration": dur, "out": len(o), "err": len(e)}, o, e)
+    except EOFError:
+        pass
+    os.kill(-1, signal.SIGKILL)  # the host is gone: stop every process here, so the container stops
+_main()
+'''
+
+
+def _reader_source() -> str:
+    head = ("from __future__ import annotations\nimport json, os, selectors, shutil, signal, struct, subprocess, "
+            f"sys, time\n_CHUNK = {_proc._CHUNK}\n_GRACE = {_proc._GRACE}\n")
+    return head + inspect.getsource(_proc.capture) + inspect.getsource(_proc._kill_group) + _READER_MAIN
+
+
+_READER = _reader_source()
+_available: list[bool] = []
 
 
 def docker_unavailable() -> str | None:
-    """Why the docker backend cannot run here (no CLI, no engine answering), or None when it can."""
+    """Why the docker backend cannot run here (no CLI, no engine answering), or None when it can.
+    A positive answer is cached for the process."""
+    if _available:
+        return None
     if shutil.which("docker") is None:
-        return "the `docker` command line is not installed"
+        return "the `docker` command line is not installed (apt-get install docker.io)"
     r = run_capped(["docker", "version", "--format", "{{.Server.Version}}"], timeout=10, output_limit=4096)
     if not r.ok or not r.stdout.strip():
         why = "timed out" if r.timed_out else (r.stderr.strip().splitlines() or ["no answer"])[-1][:200]
         return f"no Docker engine answers ({why}); the docker backend is tested where one runs"
+    _available.append(True)
     return None
+
+
+# -- ownership and the orphan sweep ----------------------------------------------------------------
+def _proc_start(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pidns() -> str:
+    return str(os.stat("/proc/self/ns/pid").st_ino)
+
+
+def owner_id(pid: int | None = None) -> str:
+    """The owner label of containers started by process ``pid`` (default: this one)."""
+    pid = pid or os.getpid()
+    return f"{_pidns()}.{pid}.{_proc_start(pid)}"
+
+
+_swept: set[int] = set()
+_sweep_lock = threading.Lock()
+
+
+def sweep_orphans(force: bool = False) -> list[str]:
+    """Remove containers labelled ``claw-gym.sandbox`` whose owner process (in this pid namespace) is gone.
+    Runs once per process unless ``force``; returns the removed container ids."""
+    with _sweep_lock:
+        if os.getpid() in _swept and not force:
+            return []
+        _swept.add(os.getpid())
+        r = subprocess.run(["docker", "ps", "-a", "--filter", f"label={LABEL}=1", "--format",
+                            "{{.ID}} {{.Label \"" + OWNER_LABEL + "\"}}"], capture_output=True, text=True, timeout=60)
+        dead, ns = [], _pidns()
+        for line in r.stdout.splitlines():
+            cid, _, owner = line.partition(" ")
+            parts = owner.split(".")
+            if len(parts) != 3 or parts[0] != ns:
+                continue  # another pid namespace's (or a malformed) label: not ours to judge
+            if not parts[1].isdigit() or _proc_start(int(parts[1])) != parts[2]:
+                dead.append(cid)
+        if dead:
+            subprocess.run(["docker", "rm", "-f", *dead], capture_output=True, timeout=120)
+            log.info("removed %d orphaned sandbox containers", len(dead))
+        return dead
+
+
+# -- one container and its reader -------------------------------------------------------------------
+class _ReaderLost(Exception):
+    pass
+
+
+class _Container:
+    """A started container with its command reader (a ``docker exec -i`` child of this process)."""
+
+    def __init__(self, run_args: list[str], reader_cfg: dict):
+        self.cid = ""
+        self.reader_cfg = reader_cfg
+        self.proc: subprocess.Popen | None = None
+        self.reader_pid = 0
+        self.lock = threading.Lock()
+        r = subprocess.run(run_args, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            ids = r.stdout.split()
+            if ids:  # created but not started: remove it
+                subprocess.run(["docker", "rm", "-f", ids[-1]], capture_output=True, timeout=60)
+            raise SandboxError(f"could not start a container: {(r.stderr or r.stdout).strip()[-600:]}")
+        self.cid = r.stdout.strip().splitlines()[-1]
+        try:
+            self.start_reader()
+        except BaseException:
+            self.remove()
+            raise
+
+    def start_reader(self) -> None:
+        argv = ["docker", "exec", "-i", "-u", _AGENT, "-w", "/", self.cid, "python3", "-I", "-S", "-c", _READER,
+                json.dumps(self.reader_cfg)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        try:
+            hdr, _ = self._read_reply(time.monotonic() + 60)
+        except _ReaderLost as e:
+            err = self._stop_reader()
+            if "executable file not found" in err or "python3: not found" in err:
+                err += " (the docker backend's command reader needs python3 in the image)"
+            raise SandboxError(f"the sandbox's command reader did not start in container {self.cid[:12]}: "
+                               f"{err.strip()[-600:] or e}") from None
+        self.reader_pid = hdr["pid"]
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        buf = bytearray()
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise _ReaderLost("no answer")
+            chunk = os.read(fd, min(n - len(buf), 1 << 20))
+            if not chunk:
+                raise _ReaderLost("the reader exited")
+            buf += chunk
+        return bytes(buf)
+
+    def _read_reply(self, deadline: float) -> tuple[dict, bytes]:
+        n = struct.unpack("!I", self._read_exact(4, deadline))[0]
+        hdr = json.loads(self._read_exact(n, deadline))
+        body = self._read_exact(hdr.get("out", 0) + hdr.get("err", 0), deadline)
+        return hdr, body
+
+    def request(self, argv: list[str], *, env: dict[str, str], timeout: float, limit: int,
+                stdin: bytes | None) -> tuple[dict, bytes]:
+        """One command through the reader; raises _ReaderLost (the reader is then stopped)."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise _ReaderLost("the reader is not running")
+        req = json.dumps({"argv": argv, "env": env, "timeout": timeout, "limit": limit,
+                          "stdin": -1 if stdin is None else len(stdin)}).encode()
+        try:
+            self.proc.stdin.write(struct.pack("!I", len(req)) + req + (stdin or b""))  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+            return self._read_reply(time.monotonic() + timeout + HOST_GRACE)
+        except (OSError, ValueError, _ReaderLost) as e:
+            self._stop_reader()
+            raise _ReaderLost(str(e)) from None
+
+    def _stop_reader(self) -> str:
+        """Kill the reader (inside the container too, by its pid) and its client; returns the client's stderr."""
+        if self.reader_pid:
+            subprocess.run(["docker", "exec", "-u", _AGENT, self.cid, "kill", "-KILL", str(self.reader_pid)],
+                           capture_output=True, timeout=30)
+        err = ""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            try:
+                _, e = self.proc.communicate(timeout=10)
+                err = e.decode(errors="replace")
+            except (subprocess.TimeoutExpired, ValueError, OSError):
+                pass
+        self.proc, self.reader_pid = None, 0
+        return err
+
+    def alive(self) -> bool:
+        r = subprocess.run(["docker", "inspect", "--format", "{{.State.Running}}", self.cid], capture_output=True,
+                           text=True, timeout=30)
+        return r.stdout.strip() == "true"
+
+    def remove(self) -> None:
+        if self.cid:
+            subprocess.run(["docker", "rm", "-f", self.cid], capture_output=True, timeout=120)
+        if self.proc is not None:
+            for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                try:
+                    f.close()  # type: ignore[union-attr]
+                except OSError:
+                    pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+# -- the warm pool ----------------------------------------------------------------------------------
+_pool_lock = threading.Lock()
+_pools: dict[tuple, collections.deque] = {}
+_filling: set[tuple] = set()
+_live: set[_Container] = set()  # every container this process holds (pools, sandboxes, being removed)
+
+
+def _start(run_args: list[str], reader_cfg: dict) -> _Container:
+    c = _Container(run_args, reader_cfg)
+    with _pool_lock:
+        _live.add(c)
+    return c
+
+
+def _discard(c: _Container, wait: bool) -> None:
+    def go() -> None:
+        try:
+            c.remove()
+        finally:
+            with _pool_lock:
+                _live.discard(c)
+    if wait:
+        go()
+    else:
+        threading.Thread(target=go, daemon=False, name="claw-docker-rm").start()
+
+
+def _claim(key: tuple, run_args: list[str], reader_cfg: dict, size: int) -> _Container:
+    """A ready container for ``key``: from its pool when one is waiting, else started now; then refill."""
+    with _pool_lock:
+        pool = _pools.setdefault(key, collections.deque())
+        c = pool.popleft() if pool else None
+        refill = size > 0 and key not in _filling
+        if refill:
+            _filling.add(key)
+    if refill:
+        threading.Thread(target=_fill, args=(key, run_args, reader_cfg, size), daemon=True,
+                         name="claw-docker-pool").start()
+    return c if c is not None else _start(run_args, reader_cfg)
+
+
+def _fill(key: tuple, run_args: list[str], reader_cfg: dict, size: int) -> None:
+    try:
+        while True:
+            with _pool_lock:
+                if len(_pools.get(key, ())) >= size or _closing:
+                    return
+            try:
+                c = _start(run_args, reader_cfg)
+            except SandboxError as e:
+                log.warning("warm pool: %s", e)
+                return
+            with _pool_lock:
+                if not _closing:
+                    _pools[key].append(c)
+                    continue
+            _discard(c, wait=True)
+            return
+    finally:
+        with _pool_lock:
+            _filling.discard(key)
+
+
+_closing = False
+
+
+@atexit.register
+def _shutdown() -> None:
+    """Remove every container this process still holds (pools included), in one ``docker rm -f``."""
+    global _closing
+    with _pool_lock:
+        _closing = True
+        held = list(_live)
+        _pools.clear()
+    ids = [c.cid for c in held if c.cid]
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, timeout=120)
+    for c in held:
+        if c.proc is not None and c.proc.poll() is None:
+            c.proc.kill()
 
 
 class DockerSandbox:
@@ -52,42 +368,89 @@ class DockerSandbox:
 
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()
-        self._cid: str | None = None
+        self.image = self.config.image
+        self._c: _Container | None = None
+        c = self.config
+        for path in c.writable:
+            if not path.startswith("/") or path in ("/", "/usr", "/etc", "/proc", "/dev", "/run/claw"):
+                raise SandboxError(f"writable path {path!r} must be an absolute path outside /usr, /etc, /proc, "
+                                   "/dev and /run/claw")
+        # RLIMIT_NPROC is per host uid (all containers share uid 1000): a loose ceiling; --pids-limit caps
+        self._prelude = (f"ulimit -HSv {parse_size(c.memory) // 1024} -HSt {int(c.cpu_seconds)} "
+                         f"-HSn {int(c.max_open_files)} -HSf {parse_size(c.max_file_size) // 1024} -Hu 65536\n")
+        self._env = {**_ENV, **c.env}
+
+    @property
+    def container_id(self) -> str | None:
+        return self._c.cid if self._c else None
+
+    def _run_args(self) -> list[str]:
+        from claw_envs.sandbox.seccomp import docker_profile_path
+
+        c = self.config
+        tmpfs = {**c.writable, "/run/claw": "4m"}
+        memory = parse_size(c.memory) + sum(parse_size(s) for s in tmpfs.values())
+        args = ["docker", "run", "-d", "--rm", "--init", "--label", f"{LABEL}=1", "--label",
+                f"{OWNER_LABEL}={owner_id()}", "--user", _AGENT, "--workdir", c.workdir,
+                "--network", "bridge" if c.network else "none", "--read-only", "--cap-drop", "ALL",
+                "--security-opt", "no-new-privileges", "--memory", str(memory), "--memory-swap", str(memory),
+                "--pids-limit", str(c.max_processes), "--cpus", "1",
+                "--ulimit", f"nofile={c.max_open_files}:{c.max_open_files}"]
+        if c.seccomp:
+            args += ["--security-opt", f"seccomp={docker_profile_path()}"]
+        for path, size in tmpfs.items():
+            args += ["--tmpfs", f"{path}:rw,exec,size={parse_size(size)},mode=1777"]
+        return [*args, "--entrypoint", "sleep", self.image, "infinity"]
+
+    def _key_and_cfg(self) -> tuple[tuple, list[str], dict]:
+        args = self._run_args()
+        cfg = {"seed": sorted(self.config.writable), "env": self._env}
+        key = (tuple(a for a in args if not a.startswith(f"{OWNER_LABEL}=")), json.dumps(cfg, sort_keys=True))
+        return key, args, cfg
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._cid is not None:
+        """Start a container (cold: ``docker run`` + the reader, ~0.3 s)."""
+        if self._c is not None:
             return
+        self._c = self._acquire(pooled=False)
+
+    def _acquire(self, pooled: bool) -> _Container:
         reason = docker_unavailable()
         if reason:
             raise SandboxError(f"{reason}; use backend='local'")
-        c = self.config
-        args = ["docker", "run", "-d", "--init", "--user", _AGENT, "--workdir", c.workdir,
-                "--network", "bridge" if c.network else "none", "--read-only", "--cap-drop", "ALL",
-                "--security-opt", "no-new-privileges", "--memory", str(parse_size(c.memory)),
-                "--pids-limit", str(c.max_processes), "--cpus", "1",
-                "--ulimit", f"nofile={c.max_open_files}:{c.max_open_files}",
-                "--ulimit", f"cpu={c.cpu_seconds}:{c.cpu_seconds}",
-                "--ulimit", f"fsize={parse_size(c.max_file_size)}:{parse_size(c.max_file_size)}"]
-        for path, size in {**c.writable, "/run/claw": "4m"}.items():
-            args += ["--tmpfs", f"{path}:rw,exec,size={parse_size(size)},mode=1777"]
-        for k, v in c.env.items():
-            args += ["-e", f"{k}={v}"]
-        args += [c.image, "sleep", "infinity"]
-        r = run_capped(args, timeout=120, output_limit=1 << 16)
-        if not r.ok:
-            raise SandboxError(f"could not start a container from {c.image!r}: {r.output.strip()[-500:]}. "
-                               f"Build it with `docker build -t {c.image} env_images/terminal`.")
-        self._cid = r.stdout.strip().splitlines()[-1]
+        sweep_orphans()
+        key, args, cfg = self._key_and_cfg()
+        try:
+            if pooled:
+                return _claim(key, args, cfg, max(int(self.config.pool), 0))
+            return _start(args, cfg)
+        except SandboxError as e:
+            if "No such image" in str(e) or "Unable to find image" in str(e):
+                raise SandboxError(f"image {self.image!r} is not built: run `claw images build` (or `make images`)"
+                                   ) from e
+            raise
 
     def close(self) -> None:
-        if self._cid is not None:
-            run_capped(["docker", "rm", "-f", self._cid], timeout=60, output_limit=4096)
-            self._cid = None
+        """Remove the container (waits until the engine removed it). Idempotent."""
+        c, self._c = self._c, None
+        if c is not None:
+            _discard(c, wait=True)
 
     def reset(self) -> None:
-        self.close()
-        self.start()
+        """A fresh container from the warm pool; the old one is removed in the background."""
+        old, self._c = self._c, None
+        if old is not None:
+            _discard(old, wait=False)
+        self._c = self._acquire(pooled=True)
+
+    def use_image(self, image: str) -> None:
+        """Run this sandbox from ``image`` from now on (restarting it now if it runs another image)."""
+        if image == self.image:
+            return
+        self.image = image
+        if self._c is not None:
+            self.reset()
 
     def __enter__(self) -> DockerSandbox:
         self.start()
@@ -96,65 +459,69 @@ class DockerSandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
     # -- commands ----------------------------------------------------------------------------------
-    def _exec_argv(self, argv: list[str], *, stdin: bool, env: dict[str, str] | None = None) -> list[str]:
-        if self._cid is None:
+    def _request(self, argv: list[str], *, timeout: float, limit: int, stdin: bytes | None = None,
+                 env: dict[str, str] | None = None) -> ExecResult:
+        c = self._c
+        if c is None:
             raise SandboxError("the sandbox is not running: call start() (or reset()) first")
-        out = ["docker", "exec", "-u", _AGENT, "-w", "/"] + (["-i"] if stdin else [])
-        for k, v in (env or {}).items():
-            out += ["-e", f"{k}={v}"]
-        return [*out, self._cid, *argv]
+        with c.lock:
+            t0 = time.monotonic()
+            try:
+                hdr, body = c.request(argv, env=env or {}, timeout=timeout, limit=limit, stdin=stdin)
+            except _ReaderLost:
+                took = time.monotonic() - t0
+                if not c.alive():
+                    raise SandboxError("the sandbox died while running a command; call reset() to get a fresh "
+                                       "one") from None
+                try:
+                    c.start_reader()
+                except SandboxError as e:
+                    raise SandboxError(f"the sandbox's command reader could not be restarted ({e}); call reset() "
+                                       "to get a fresh sandbox") from None
+                if took >= timeout:
+                    return ExecResult("", "", 124, True, False, took)
+                return ExecResult("", "the command killed the sandbox's command reader (it was restarted)\n", 137,
+                                  False, False, took)
+        o, e = body[:hdr["out"]], body[hdr["out"]:]
+        return ExecResult(o.decode("utf-8", "replace"), e.decode("utf-8", "replace"), hdr["rc"], hdr["timed_out"],
+                          hdr["truncated"], hdr["duration"])
 
     def exec(self, cmd: str, timeout: float | None = None, *, cwd: str | None = None,
              env: dict[str, str] | None = None, stdin: bytes | None = None) -> ExecResult:
-        t = timeout or self.config.timeout
         d = shlex.quote(cwd or self.config.workdir)
-        script = f"cd -- {d} 2>/dev/null || {{ echo \"no such directory: \"{d} >&2; exit 1; }}\n{cmd}"
-        pgfile = f"/run/claw/pg.{uuid.uuid4().hex}"
-        # sh drops the records of finished commands, records its pid, then becomes `timeout`, which makes
-        # that pid its own process group's id (the host kills that group if the client never returns)
-        tidy = 'for f in /run/claw/pg.*; do [ -e "$f" ] && { kill -0 "$(cat "$f")" 2>/dev/null || rm -f "$f"; }; done'
-        inner = ["sh", "-c", f'{tidy}; echo $$ > {pgfile}; exec timeout -s KILL {max(t, 0.1):.3f} bash -c "$0"',
-                 script]
-        r = run_capped(self._exec_argv(inner, stdin=stdin is not None, env=env), timeout=t + HOST_GRACE,
-                       stdin=stdin, output_limit=self.config.output_limit)
-        if r.timed_out:  # the client did not return: kill the command's group inside the container
-            self._run(["sh", "-c", f'kill -KILL -- "-$(cat {pgfile})" 2>/dev/null; rm -f {pgfile}'], 30)
-        killed = r.exit_code == 137 and r.duration >= t - 0.05
-        if r.timed_out or killed:
-            return ExecResult(r.stdout, r.stderr, 124, True, r.truncated, r.duration)
-        return r
-
-    def _run(self, argv: list[str], timeout: float, stdin: bytes | None = None):
-        return capture(self._exec_argv(argv, stdin=stdin is not None), timeout=timeout, output_limit=1 << 30,
-                       stdin=stdin)
+        script = f"{self._prelude}cd -- {d} 2>/dev/null || {{ echo \"no such directory: \"{d} >&2; exit 1; }}\n{cmd}"
+        return self._request(["/bin/bash", "-c", script], timeout=timeout or self.config.timeout,
+                             limit=self.config.output_limit, stdin=stdin, env=env)
 
     def write_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
         if isinstance(data, str):
             data = data.encode()
-        if not path.startswith("/"):
-            raise SandboxError(f"could not write {path}: use an absolute path")
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode, info.uid, info.gid = len(data), mode, 1000, 1000
-            tar.addfile(info, io.BytesIO(data))
-        out, err, rc, timed_out, _, _ = self._run(["tar", "-x", "-C", "/", "--no-same-owner", "-f", "-"], 120,
-                                                  stdin=buf.getvalue())
-        if rc != 0 or timed_out:
-            why = err.decode(errors="replace").strip() or f"exit {rc}"
-            raise SandboxError(f"could not write {path} in the sandbox: {why} (is it under a writable path?)")
+        script = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1" && chmod "$2" "$1"'
+        r = self._request(["/bin/sh", "-c", script, "sh", path, format(mode, "o")], timeout=60, limit=4096,
+                          stdin=data)
+        if not r.ok:
+            raise SandboxError(f"could not write {path} in the sandbox: {r.output.strip() or r.exit_code} "
+                               "(is it under a writable path?)")
 
     def read_file(self, path: str) -> bytes:
-        parent, _, name = path.rstrip("/").rpartition("/")
-        out, err, rc, timed_out, truncated, _ = self._run(["tar", "-c", "-C", parent or "/", "-f", "-", "--", name],
-                                                          120)
-        if rc != 0 or timed_out or truncated:
-            why = err.decode(errors="replace").strip() or ("too large" if truncated else f"exit {rc}")
-            raise SandboxError(f"could not read {path} in the sandbox: {why}")
-        with tarfile.open(fileobj=io.BytesIO(out)) as tar:
-            member = tar.next()
-            f = tar.extractfile(member) if member is not None and member.isfile() else None
-            if f is None:
-                raise SandboxError(f"could not read {path} in the sandbox: not a regular file")
-            return f.read()
+        c = self._c
+        if c is None:
+            raise SandboxError("the sandbox is not running: call start() (or reset()) first")
+        with c.lock:
+            try:
+                hdr, body = c.request(["/bin/cat", "--", path], env={}, timeout=60, limit=1 << 30, stdin=None)
+            except _ReaderLost:
+                c.start_reader() if c.alive() else None
+                raise SandboxError(f"could not read {path} in the sandbox: the command reader was lost") from None
+        if hdr["rc"] != 0 or hdr["timed_out"] or hdr["truncated"]:
+            err = body[hdr["out"]:].decode(errors="replace").strip()
+            raise SandboxError(f"could not read {path} in the sandbox: "
+                               f"{err or ('too large' if hdr['truncated'] else 'exit ' + str(hdr['rc']))}")
+        return body[:hdr["out"]]

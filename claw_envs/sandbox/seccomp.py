@@ -108,3 +108,36 @@ def launcher_argv(argv: list[str], policy: str = "enter") -> list[str]:
     from claw_envs.sandbox.spawner import helper_python
 
     return [helper_python(), "-I", "-S", "-c", _LAUNCHER, policy_bpf(policy).hex(), *argv]
+
+
+def docker_profile() -> dict:
+    """The ``init`` policy (``setns`` refused too) as a Docker seccomp profile, for
+    ``docker run --security-opt seccomp=FILE``: allow by default; the ``BLOCKED`` calls, ``setns`` and
+    ``clone`` with any ``CLONE_NEW*`` flag answer ``EPERM``; ``clone3`` answers ``ENOSYS``; only x86_64 calls
+    are listed (libseccomp kills a process making calls of another architecture). Names the engine's
+    libseccomp does not know are skipped by the engine."""
+    rules: list[dict] = [{"names": [*BLOCKED, "setns"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM}]
+    for flag in CLONE_NEW_FLAGS.values():
+        rules.append({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM,
+                      "args": [{"index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ"}]})
+    rules.append({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS})
+    return {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": rules}
+
+
+@functools.cache
+def docker_profile_path() -> str:
+    """``docker_profile()`` written once per process to a file named by its content (left for reuse)."""
+    import hashlib
+    import json
+
+    text = json.dumps(docker_profile(), indent=1)
+    d = os.path.join(tempfile.gettempdir(), "claw-gym-seccomp")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, f"docker-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json")
+    if not os.path.exists(path):
+        fd, tmp = tempfile.mkstemp(dir=d)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    return path
