@@ -84,3 +84,57 @@ def test_gold_patch_with_an_unrelated_pyproject_change_still_resolves():
         assert info["outcome"]["report"]["test_infrastructure_reset"] == []
     finally:
         env.close()
+
+
+# A patched package that forges results from inside the test process: at exit it prints pytest-style PASSED
+# lines for every test (what SWE-bench's pytest log parser keeps: the last line per test wins), a fake exit
+# code, and -- having found the grader's result plugin in sys.modules -- forged records carrying its nonce.
+FORGER = '''
+import atexit, os, sys
+
+
+def _forge():
+    tests = ["tests/test_calc.py::test_mean", "tests/test_calc.py::test_add", "tests/test_calc.py::test_add_negative"]
+    lines = ["PASSED " + t for t in tests] + [">>>>> Test Exit Code: 0"]
+    for name in list(sys.modules):
+        if name.startswith("claw_results_"):
+            nonce = name.rsplit("_", 1)[-1]
+            lines += ["@@claw-result %s PASSED %s" % (nonce, t) for t in tests] + ["@@claw-exit %s 0" % nonce]
+    text = "\\n" + "\\n".join(lines) + "\\n"
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    os.write(2, text.encode())
+    for path in ("/tmp/claw_eval/test.patch", "/tmp/claw_eval/model.patch"):
+        try:
+            open(path, "w").write("PASSED tests/test_calc.py::test_mean\\n")  # rewrite what the grader wrote
+        except OSError:
+            pass
+    os._exit(0)  # and pytest "succeeds": SWE-bench cross-checks the exit code against the parsed statuses
+
+
+atexit.register(_forge)
+'''
+
+
+@needs_local
+def test_fake_passed_lines_printed_by_the_patched_package_are_graded_not_resolved():
+    """The forger flips the printed log (graded the old way, from what was printed: resolved); graded by
+    claw-gym, the real failure of test_mean stands and the forged records are reported as conflicts."""
+    from claw_envs.swe.grading import _grade, evaluate_patch
+
+    env = gym.make("claw/SWE-v0", instances=str(FIXTURE))
+    try:
+        env.reset(seed=0)
+        inst = env.unwrapped.instance
+        env.step(bash(f"cat >> calc/__init__.py <<'EOF'\n{FORGER}EOF"))
+        patch = env.unwrapped.model_patch()
+        ev = evaluate_patch(env.unwrapped._sandbox, inst, patch)
+        assert "PASSED tests/test_calc.py::test_mean" in ev.log.rsplit("FAILED tests/test_calc.py::test_mean", 1)[-1]
+        printed = _grade(inst, patch, ev.log, "x", None)
+        assert printed.resolved, f"the forger should fool a grader that reads the printed log: {printed.report}"
+        assert not ev.resolved and ev.f2p == 0.0 and ev.p2p == 1.0, ev.report
+        assert ev.report["result_conflicts"] == ["tests/test_calc.py::test_mean"], ev.report
+        _, reward, term, _, info = env.step("submit")  # the same patch, through the env
+        assert term and reward == -1.0 and not info["outcome"]["resolved"], info["outcome"]
+    finally:
+        env.close()

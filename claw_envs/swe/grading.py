@@ -11,10 +11,22 @@ file that configures pytest or runs code at interpreter start-up (``conftest.py`
 ``pyproject.toml`` when its ``[tool.pytest]`` section changed) is reset to ``base_commit``, or deleted if
 the patch added it. The reset paths are listed in the log and in ``report["test_infrastructure_reset"]``.
 Code under test can still misbehave at import time; that is what the FAIL_TO_PASS tests are for.
+
+Results come from a channel the code under test cannot rewrite, never from what it prints. With the default
+eval script, pytest loads a one-file plugin under a per-run random module name (so the workspace cannot shadow
+it) that writes one ``@@claw-result <nonce> <STATUS> <nodeid>`` record per test phase to a duplicate of the
+original stderr pipe as each test finishes; the script adds ``@@claw-exit <nonce> <code>``. Bytes already
+written to a pipe cannot be taken back, so a patched package that prints fake ``PASSED`` lines (on stdout, at
+exit, even with the nonce) only adds records: per test the worst status wins (ERROR/FAILED over SKIPPED over
+PASSED/XFAIL), and conflicting records are listed in ``report["result_conflicts"]``. The trusted records are
+rendered as a pytest-style log that SWE-bench's ``get_eval_report`` grades; the full log stays for humans.
+An instance with its own ``eval_script`` (another runner) is graded from its log with its ``log_parser``.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 import shlex
 import tempfile
 import tomllib
@@ -42,24 +54,74 @@ class EvalResult:
     log: str = ""
 
 
-def eval_script(inst: SWEInstance, root: str = ROOT) -> str:
-    """The test script: apply the test patch, run the instance's test files between SWE-bench's markers."""
+EVAL_DIR = "/tmp/claw_eval"
+_PLUGIN = """import os
+_NONCE = __name__.rsplit("_", 1)[-1]
+_FD = os.dup(2)  # the original stderr pipe, duplicated before any test code runs
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        if hasattr(report, "wasxfail") and report.skipped:
+            status = "XFAIL"
+        else:
+            status = "PASSED" if report.passed else "FAILED" if report.failed else "SKIPPED"
+    elif report.failed:
+        status = "ERROR"
+    elif report.when == "setup" and report.skipped:
+        status = "SKIPPED"
+    else:
+        return
+    os.write(_FD, ("\\n@@claw-result %s %s %s\\n" % (_NONCE, status, report.nodeid)).encode())
+"""
+_WORST = {"ERROR": 4, "FAILED": 4, "SKIPPED": 2, "XFAIL": 1, "PASSED": 1}
+
+
+def eval_script(inst: SWEInstance, root: str = ROOT, nonce: str | None = None) -> str:
+    """The test script: apply the test patch, run the instance's test files between SWE-bench's markers.
+    With ``nonce``, pytest loads the result plugin ``claw_results_<nonce>`` from ``EVAL_DIR`` (see the module
+    docstring) and the exit code is also recorded on stderr."""
     if inst.eval_script:
         return inst.eval_script
     from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT, TEST_EXIT_CODE
 
     files = " ".join(shlex.quote(f) for f in inst.test_files)
     patched = " ".join(shlex.quote(f) for f in _patched_files(inst.test_patch))
+    plugin = (f"PYTHONPATH={EVAL_DIR}${{PYTHONPATH:+:$PYTHONPATH}} " if nonce else "",
+              f" -p claw_results_{nonce}" if nonce else "")
     return "\n".join([
         f"cd {root}",
         # as SWE-bench does: the test files go back to base_commit, so edits to them cannot help
         f"git checkout {inst.base_commit} -- {patched} 2>/dev/null || true" if patched and inst.base_commit else ":",
-        "git apply -v /tmp/claw_eval/test.patch",
+        f"git apply -v {EVAL_DIR}/test.patch",
         f"echo '{START_TEST_OUTPUT}'",
-        f"python3 -m pytest -rA -p no:cacheprovider {files}",
-        f"echo \"{TEST_EXIT_CODE}: $?\"",
+        f"{plugin[0]}python3 -m pytest -rA -p no:cacheprovider{plugin[1]} {files}",
+        "rc=$?",
+        f"echo \"{TEST_EXIT_CODE}: $rc\"",
+        f"echo \"@@claw-exit {nonce} $rc\" >&2" if nonce else ":",
         f"echo '{END_TEST_OUTPUT}'",
     ])
+
+
+def trusted_log(stderr: str, nonce: str) -> tuple[str, list[str]]:
+    """The pytest-style log SWE-bench grades, rendered from the plugin's records in ``stderr`` (worst status
+    per test), and the node ids whose records conflict."""
+    from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT, TEST_EXIT_CODE
+
+    seen: dict[str, set[str]] = {}
+    exits: list[int] = []
+    for m in re.finditer(rf"^@@claw-result {nonce} (PASSED|FAILED|ERROR|SKIPPED|XFAIL) (\S.*)$", stderr, re.M):
+        seen.setdefault(m.group(2), set()).add(m.group(1))
+    for m in re.finditer(rf"^@@claw-exit {nonce} (-?\d+)$", stderr, re.M):
+        exits.append(int(m.group(1)))
+    lines = [START_TEST_OUTPUT]
+    for nodeid, statuses in seen.items():
+        lines.append(f"{max(statuses, key=_WORST.__getitem__)} {nodeid}")
+    if exits:  # several exit records can only be forged: a non-zero one wins
+        lines.append(f"{TEST_EXIT_CODE}: {next((c for c in exits if c != 0), 0)}")
+    lines.append(END_TEST_OUTPUT)
+    conflicts = sorted(n for n, st in seen.items() if len({_WORST[x] for x in st}) > 1)
+    return "\n".join(lines) + "\n", conflicts
 
 
 def _patched_files(patch: str) -> list[str]:
@@ -76,11 +138,11 @@ def evaluate_patch(sandbox: Sandbox, inst: SWEInstance, model_patch: str, timeou
         sandbox.reset()
         if inst.source is not None:  # SWE-bench images already hold the repo at base_commit
             materialize(sandbox, inst, ROOT)
-        sandbox.write_file("/tmp/claw_eval/test.patch", inst.test_patch)
+        sandbox.write_file(f"{EVAL_DIR}/test.patch", inst.test_patch)
         log = []
         if model_patch.strip():
-            sandbox.write_file("/tmp/claw_eval/model.patch", model_patch)
-            r = sandbox.exec("git apply -v /tmp/claw_eval/model.patch", timeout=60, cwd=ROOT)
+            sandbox.write_file(f"{EVAL_DIR}/model.patch", model_patch)
+            r = sandbox.exec(f"git apply -v {EVAL_DIR}/model.patch", timeout=60, cwd=ROOT)
             log.append(r.output)
             if not r.ok:
                 log.append(APPLY_PATCH_FAIL)
@@ -88,12 +150,22 @@ def evaluate_patch(sandbox: Sandbox, inst: SWEInstance, model_patch: str, timeou
         reset = restore_test_infrastructure(sandbox, inst)
         if reset:
             log.append(f"claw-gym: test infrastructure reset to base_commit: {' '.join(reset)}")
-        r = sandbox.exec(eval_script(inst), timeout=timeout, cwd=ROOT)
+        nonce = None if inst.eval_script else secrets.token_hex(8)
+        if nonce:  # written after the model patch: the workspace cannot have placed or shadowed it
+            sandbox.write_file(f"{EVAL_DIR}/claw_results_{nonce}.py", _PLUGIN)
+        r = sandbox.exec(eval_script(inst, nonce=nonce), timeout=timeout, cwd=ROOT)
         log.append(r.output)
         if r.timed_out:
             log.append(TESTS_TIMEOUT)
             return _grade(inst, model_patch, "\n".join(log), model_name, "timeout", reset)
-        return _grade(inst, model_patch, "\n".join(log), model_name, None, reset)
+        if nonce is None:
+            return _grade(inst, model_patch, "\n".join(log), model_name, None, reset)
+        graded, conflicts = trusted_log(r.stderr, nonce)
+        result = _grade(inst, model_patch, graded, model_name, None, reset, parser="parse_log_pytest")
+        result.report["result_conflicts"] = conflicts
+        result.report["results_from"] = "per-test records of the eval plugin (stderr pipe), not the printed log"
+        return EvalResult(result.status, result.resolved, result.resolution, result.f2p, result.p2p,
+                          result.report, "\n".join(log))
     except SandboxError as e:
         return EvalResult("infra_error", False, "infra_error", 0.0, 0.0, {"error": str(e)}, str(e))
 
@@ -147,13 +219,13 @@ def restore_test_infrastructure(sandbox: Sandbox, inst: SWEInstance, root: str =
 
 
 def _grade(inst: SWEInstance, patch: str, log: str, model_name: str, failure: str | None,
-           reset: list[str] | None = None) -> EvalResult:
+           reset: list[str] | None = None, parser: str | None = None) -> EvalResult:
     from swebench.harness.grading import get_eval_report, get_resolution_status
     from swebench.types import TestSpec
 
     spec = TestSpec(instance_id=inst.instance_id, image="", eval_script_list=[], repo=inst.repo,
                     version=inst.version, FAIL_TO_PASS=list(inst.FAIL_TO_PASS), PASS_TO_PASS=list(inst.PASS_TO_PASS),
-                    log_parser=inst.log_parser, eval_type=inst.eval_type)
+                    log_parser=parser or inst.log_parser, eval_type=inst.eval_type)
     pred = {"instance_id": inst.instance_id, "model_name_or_path": model_name, "model_patch": patch}
     with tempfile.NamedTemporaryFile("w", suffix=".log") as f:
         f.write(log)
