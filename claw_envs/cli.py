@@ -43,9 +43,9 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def _tasks_path(path: str | None, family: str = "terminal") -> Path:
-    from claw_envs.core.task import builtin_tasks_dir
+    from claw_envs.core.task import builtin_tasks_dir, project_path
 
-    return Path(path) if path else builtin_tasks_dir(family)
+    return project_path(path) if path else builtin_tasks_dir(family)
 
 
 def cmd_tasks_list(args: argparse.Namespace) -> int:
@@ -180,10 +180,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_judge_eval(args: argparse.Namespace) -> int:
+    from claw_envs.core.task import project_path
     from claw_envs.prm import Judge, make_backend
     from claw_envs.prm.evaluate import CLASSES, evaluate_judge, load_cases
 
-    cases = load_cases(args.cases)
+    cases = load_cases(project_path(args.cases))
     judge = Judge(make_backend(args.judge, model=args.model), mode="binary", m=args.m,
                   temperature=args.temperature, max_tokens=args.max_tokens, max_concurrency=args.concurrency,
                   batch_votes=True)
@@ -228,6 +229,9 @@ def cmd_env_server(args: argparse.Namespace) -> int:
     return 0
 
 
+ENV_SERVER_PORT = 8100
+
+
 def add_envs(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("envs", help="list the registered env ids").set_defaults(fn=cmd_envs)
 
@@ -266,7 +270,9 @@ def add_judge_eval(sub: argparse._SubParsersAction) -> None:
     je.add_argument("--judge", default="rules",
                     help="rules | hf:<model>[:constrained] (e.g. hf:smollm2:constrained) | http://host:port/v1")
     je.add_argument("--model", default="default", help="model name sent to an HTTP judge")
-    je.add_argument("--cases", default=str(Path(__file__).resolve().parents[1] / "tasks" / "judge" / "cases.jsonl"))
+    je.add_argument("--cases", default="tasks/judge/cases.jsonl",
+                    help="labelled cases (JSONL); a relative path not found in the working directory is read from "
+                         "the project (default: the project's tasks/judge/cases.jsonl)")
     je.add_argument("--m", type=int, default=3, help="votes per case")
     je.add_argument("--temperature", type=float, default=0.7)
     je.add_argument("--max-tokens", type=int, default=128)
@@ -280,7 +286,8 @@ def add_env_server(sub: argparse._SubParsersAction) -> None:
     es.add_argument("--env", default="claw/Terminal-v0", help="env id (see `claw envs`)")
     es.add_argument("--kwargs", default="", help="env constructor arguments as a JSON object")
     es.add_argument("--host", default="127.0.0.1", help="address to bind (other machines: 0.0.0.0 with --token)")
-    es.add_argument("--port", type=int, default=8000)
+    es.add_argument("--port", type=int, default=ENV_SERVER_PORT,
+                    help=f"port (default {ENV_SERVER_PORT}; claw serve uses 8000, serve-model 8001, view 8765)")
     es.add_argument("--max-sessions", type=int, default=8, help="concurrent sessions (envs); more get CAPACITY_REACHED")
     es.add_argument("--idle-ttl", type=float, default=600.0, help="close a session idle this many seconds (0 = never)")
     es.add_argument("--token", default=None, help="require `Authorization: Bearer TOKEN` from clients")
@@ -292,6 +299,8 @@ PARSERS: list[Callable[[argparse._SubParsersAction], None]] = [
 ]
 # (command words) -> ("module:function taking argv", help); see the module docstring.
 EXTERNAL: dict[tuple[str, ...], tuple[str, str]] = {
+    ("images", "build"): ("claw_envs.sandbox.images:main", "build the docker backend's images offline (debootstrap "
+                          "base + env_images/, cached by content)"),
     ("gui", "check"): ("claw_envs.gui.check:main", "reset + no-op + evaluate every OSWorld task file of a folder "
                        "on a local desktop: outcome table and coverage line"),
 }

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("serve-model", help="serve a local model with an OpenAI-compatible API")
     sm.add_argument("--model", default="smollm2", help="smollm2 or a local model directory")
     sm.add_argument("--host", default="127.0.0.1")
-    sm.add_argument("--port", type=int, default=8000)
+    sm.add_argument("--port", type=int, default=8001, help="port (default 8001; claw serve uses 8000, env-server 8100, view 8765)")
     sm.set_defaults(fn=cmd_serve_model)
     from claw_trainer.cli_train import add_parsers
 

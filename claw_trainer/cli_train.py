@@ -15,10 +15,38 @@ from rich.table import Table
 console = Console()
 
 
-def _config(args: argparse.Namespace):
-    from claw_trainer.config import load_config
+OVERRIDES_HELP = ("Any config key can be set on the command line as --section.key VALUE (values parse as YAML), "
+                  "e.g. --env.num_envs 4 --train.steps 20 --judge.backend rules; see the README's config-key table.")
 
-    return load_config(args.config, args.overrides)
+
+def _config(args: argparse.Namespace, adapt_groups: bool = False):
+    """The run config: defaults <- ``--config`` (a relative path not in the working directory is read from the
+    project) <- ``--section.key`` overrides. With ``adapt_groups`` (eval, rollout: no GRPO groups are formed)
+    an ``env.group_size`` that does not divide ``env.num_envs`` is lowered to their greatest common divisor."""
+    import math
+
+    from claw_envs.core.errors import ConfigError
+    from claw_envs.core.task import project_path
+    from claw_trainer.config import load_config, parse_overrides
+
+    path = project_path(args.config) if args.config else None
+    try:
+        return load_config(path, args.overrides)
+    except ConfigError as e:
+        if "must divide env.num_envs" not in str(e):
+            raise
+        cfg = load_config(path, [*args.overrides, "--env.group_size", "1"])
+        given = parse_overrides(args.overrides).get("env", {})
+        size = int(given.get("group_size") or load_config(path).env.group_size)
+        fit = math.gcd(cfg.env.num_envs, size)
+        if not adapt_groups:
+            raise ConfigError(f"{e}: pass --env.group_size {fit} (episodes per task in a GRPO group; it must divide "
+                              f"env.num_envs) or --env.num_envs {-(-cfg.env.num_envs // size) * size} "
+                              "(a multiple of the group size)") from e
+        cfg.env.group_size = fit
+        console.print(f"[yellow]env.group_size {size} does not divide env.num_envs {cfg.env.num_envs}: using "
+                      f"group size {fit}[/yellow]", highlight=False)
+        return cfg
 
 
 def _quiet() -> None:
@@ -77,7 +105,7 @@ def _policy(args: argparse.Namespace, cfg):
 def cmd_eval(args: argparse.Namespace) -> int:
     from claw_trainer.run import run_episodes, summarize
 
-    cfg = _config(args)
+    cfg = _config(args, adapt_groups=True)
     _quiet()
     episodes = run_episodes(cfg, args.episodes, args.model, _policy(args, cfg), temperature=args.temperature)
     s = summarize(episodes)
@@ -94,7 +122,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     from claw_trainer.rollout import json_default
     from claw_trainer.run import run_episodes, summarize
 
-    cfg = _config(args)
+    cfg = _config(args, adapt_groups=True)
     _quiet()
     if args.record:
         if cfg.env.id != "claw/GUI-v0":
@@ -136,12 +164,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", help="YAML run config (see configs/); defaults apply without one")
+        p.add_argument("--config", help="YAML run config (e.g. configs/quickstart.yaml; a relative path not in the "
+                       "working directory is read from the project); defaults apply without one")
         p.add_argument("--json", action="store_true", help="also print a JSON summary line")
         p.set_defaults(accepts_overrides=True)
 
     t = sub.add_parser("train", help="train a policy on env rollouts (Binary RL, OPD or both)",
-                       description="claw train --config configs/quickstart.yaml [--section.key value ...]")
+                       description="claw train --config configs/quickstart.yaml [--section.key value ...]",
+                       epilog=OVERRIDES_HELP)
     common(t)
     t.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in train.output_dir")
     t.add_argument("--async", dest="async_", action="store_true",
@@ -149,7 +179,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(fn=cmd_train)
     for name, fn, helptext in (("eval", cmd_eval, "mean return / success rate of a model on an env"),
                                ("rollout", cmd_rollout, "roll out episodes and write every turn as JSONL")):
-        p = sub.add_parser(name, help=helptext)
+        p = sub.add_parser(name, help=helptext, epilog=OVERRIDES_HELP,
+                           description=f"claw {name} --config configs/X.yaml [--section.key value ...]: {helptext}")
         common(p)
         p.add_argument("--episodes", type=int, default=16)
         p.add_argument("--model", help="model spec or directory (e.g. runs/x/final); default: model.name")
@@ -162,11 +193,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--record", metavar="DIR", help="GUI-v0: save each episode's screenshots to DIR")
             p.add_argument("--record-format", default="gif", choices=["gif", "strip", "both"])
         p.set_defaults(fn=fn)
-    s = sub.add_parser("serve", help="OpenAI-compatible proxy that records sessions; --learn trains on them live")
+    s = sub.add_parser("serve", help="OpenAI-compatible proxy that records sessions; --learn trains on them live",
+                       description="claw serve --config configs/X.yaml [--learn] [--section.key value ...]",
+                       epilog=OVERRIDES_HELP)
     common(s)
     s.add_argument("--learn", action="store_true", help="run the judge, train and publish loops alongside serving")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=int, default=8000,
+                   help="port (default 8000; serve-model uses 8001, env-server 8100, view 8765)")
     s.add_argument("--default-turn-type", default="main", choices=["main", "side"],
                    help="turn type for clients that send neither X-Turn-Type nor turn_type")
     s.add_argument("--idle-timeout", type=float, default=600.0, help="seconds before an idle session is closed")

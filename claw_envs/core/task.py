@@ -168,9 +168,22 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[str, Any]]:
                 raise TaskError(f"{path}:{n}: not valid JSON ({e.msg})") from e
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
 def builtin_tasks_dir(family: str) -> Path:
     """The folder of the project's built-in tasks for an env family (e.g. 'terminal')."""
-    return Path(__file__).resolve().parents[2] / "tasks" / family
+    return PROJECT_ROOT / "tasks" / family
+
+
+def project_path(path: str | Path) -> Path:
+    """``path`` as given when it exists (relative to the working directory); else, for a relative path, the same
+    path inside the project (``tasks/...``, ``configs/...``), so documented commands run from any directory."""
+    p = Path(path).expanduser()
+    if p.exists() or p.is_absolute():
+        return p
+    inside = PROJECT_ROOT / p
+    return inside if inside.exists() else p
 
 
 def _opt_int(path: Path, data: dict, key: str) -> int | None:

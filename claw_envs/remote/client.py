@@ -5,7 +5,7 @@ It mirrors the served env: the same observation/action spaces (read from ``GET /
 :class:`~claw_envs.core.nextstate.NextState`), so it drops into ``ClawVectorEnv``, ``PRMReward`` and the TRL
 adapter unchanged::
 
-    env = RemoteEnv("http://10.0.0.5:8000", token="...")
+    env = RemoteEnv("http://10.0.0.5:8100", token="...")
     obs, info = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step("```bash\\nls\\n```")
 
@@ -54,7 +54,7 @@ class _RemoteTool:
 class RemoteEnv(gym.Env):
     """One session on a ``claw env-server`` at ``url`` (``http://host:port``; ``ws://`` also accepted)."""
 
-    def __init__(self, url: str = "http://127.0.0.1:8000", token: str | None = None, timeout: float = 600.0,
+    def __init__(self, url: str = "http://127.0.0.1:8100", token: str | None = None, timeout: float = 600.0,
                  connect_timeout: float = 10.0, reconnect_attempts: int = 3, render_mode: str | None = None):
         self.url = url.rstrip("/").replace("ws://", "http://", 1).replace("wss://", "https://", 1)
         self.ws_url = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"

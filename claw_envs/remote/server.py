@@ -53,7 +53,7 @@ class ServerConfig:
     env_id: str = "claw/Terminal-v0"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = 8100  # claw env-server (claw serve: 8000, serve-model: 8001, view: 8765)
     max_sessions: int = 8
     idle_ttl: float = 600.0  # seconds without a message before a session is closed; 0 = never
     token: str | None = None  # bearer token required from clients; None = open
