@@ -150,7 +150,8 @@ class AsyncLoops:
         for s in samples:
             i = id_of[id(s.turn)]
             if i in targets:
-                ret = episode_return(next(ep for ep in eps if any(t is s.turn for t in ep)))
+                ret = episode_return(next(ep for ep in eps if any(t is s.turn for t in ep))) if episodes_of_env \
+                    else float(s.turn.reward_channels.get("process") or s.turn.reward_channels.get("outcome") or 0.0)
                 credits[i] = {"a_rl": s.a_rl, "has_score": s.has_score, "has_hint": s.has_hint, "return": ret}
         self.store.set_credit(credits)
         crashed = {id_of[id(t)] for ep in eps if any(t.error for t in ep) for t in ep} & targets

@@ -9,9 +9,12 @@ Per completion token t of a turn (prompt x, completion y):
     w_t         = min(exp(old_t − sampler_t), tis_cap)   when TIS applies, else 1
     L           = −mean_t[w_t · min(ρ_t A_t, clip(ρ_t, 1 − ε_low, 1 + ε_high) A_t)] + β · mean_t[k3(logp_t, ref_t)]
 
-``old`` is the sampler's log-probs when the sample came fresh from this process's own model; otherwise
-(``method.tis: on``, or ``auto`` with a stale sample or an external sampler such as vLLM or an OpenAI
-server) it is recomputed with the policy at the start of the step and TIS corrects for the sampler.
+``old`` is the sampler's log-probs when the sample came fresh from this process's own model *and* was drawn from
+the learner's own distribution. It is recomputed with the policy at the start of the step whenever a sample's
+sampling parameters or engine differ from the learner's (another temperature, a top-p/top-k truncation, another
+engine — :func:`sampled_like_learner`; e.g. a client of ``claw serve`` asking for temperature 0.3), and with
+``method.tis: on``, or ``auto`` with a stale sample or an external sampler; TIS then corrects for the sampler
+(``method.tis: off`` keeps the recomputed π_old without the TIS weight).
 The OPD baseline of a hinted turn is ``old``, except when re-rendering the turn's messages with our chat
 template does not give back its sampled ``prompt_ids`` (another engine or template sampled it): then the
 baseline is the student's log-prob under the re-rendered prompt, so ``teacher − baseline`` measures the
@@ -237,6 +240,17 @@ def needs_reference(method: Any) -> bool:
     return method.beta > 0 or (method.loss in ("opd", "combine", "topk_opd") and method.teacher == "reference")
 
 
+LEARNER_ENGINE = "hf"  # the learner scores with the transformers forward, as claw_trainer.policy.hf samples
+
+
+def sampled_like_learner(turn: Any, temperature: float) -> bool:
+    """True when ``turn`` was sampled from the learner's own distribution: same temperature, no top-p / top-k
+    truncation, the same engine. A field the sampler did not record (None) counts as the learner's."""
+    t, p, k, engine = (getattr(turn, a, None) for a in ("temperature", "top_p", "top_k", "engine"))
+    return ((t is None or abs(float(t) - float(temperature or 1.0)) < 1e-6) and (p is None or float(p) >= 1.0)
+            and (k is None or int(k) <= 0) and (engine is None or engine == LEARNER_ENGINE))
+
+
 def tis_applies(method: Any, stale: bool, external_sampler: bool) -> bool:
     """TIS (and a recomputed π_old) on: ``on`` always, ``auto`` for stale or externally sampled batches."""
     mode = {True: "on", False: "off"}.get(method.tis, method.tis)  # MethodConfig(tis=True) from Python
@@ -271,10 +285,13 @@ def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: 
         "sampling_per_token_logps": sampler.to(device)}
     metrics: dict[str, float] = {}
     stale = any(t.policy_version < version for t in turns[:real])
+    foreign = not all(sampled_like_learner(t, temperature) for t in turns[:real])  # another distribution/engine
     policy = unwrap(models.policy)
     width = out["completion_ids"].shape[1]
-    if tis_applies(method, stale, external_sampler):
+    tis = tis_applies(method, stale, external_sampler or foreign)
+    if tis or foreign:
         out["old_per_token_logps"] = completion_logprobs(policy, prompts, comps, pad, temperature)["logp"][:, :width]
+    if tis:
         out["tis"] = torch.tensor(True, device=device)  # 0-dim: TRL's batch splitting keeps it whole
     old = out.get("old_per_token_logps", out["sampling_per_token_logps"])
     if method.beta > 0:
@@ -312,6 +329,7 @@ def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: 
         metrics["teacher_minus_old_logp"] = float(((teacher - base) * hm).sum() / hm.sum().clamp(min=1))
     metrics["hint_frac"] = float(has_hint[:real].float().mean()) if real else 0.0
     metrics["tis_on"] = float("tis" in out)
+    metrics["old_rescored"] = float("old_per_token_logps" in out)
     return out, metrics
 
 

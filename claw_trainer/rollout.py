@@ -36,6 +36,11 @@ class Turn:
     messages: list[dict[str, Any]] | None = None  # the observation the policy answered (for OPD's teacher)
     tools: list[dict[str, Any]] | None = None  # tool schemas offered in the prompt
     error: str | None = None  # the env raised or timed out on this step: not an outcome, never trained on
+    # the sampler's distribution (see claw_trainer.policy.hf.Sample); None = not recorded (taken as the learner's)
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    engine: str | None = None
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Turn:
@@ -49,6 +54,11 @@ class Turn:
         d = asdict(self)
         d["next_state"] = self.next_state.to_dict() if self.next_state else None
         return d
+
+
+def sampling_of(sample: Any) -> dict[str, Any]:
+    """The sampling parameters and engine a sampler recorded on a sample (for :class:`Turn`)."""
+    return {k: getattr(sample, k, None) for k in ("temperature", "top_p", "top_k", "engine")}
 
 
 def json_default(o: Any) -> Any:
@@ -114,7 +124,7 @@ def collect_episodes(vec_env: Any, policy: Any, seeds: list[int], env_id: str = 
                                     version if getattr(s, "version", None) is None else s.version, env_id, task_ids[i],
                                     first_episode + i, len(episodes[i]), s.text, _item(infos, "next_state", i),
                                     float(rewards[i]), channels, channels.get("hint"), ended, list(obs[i]),
-                                    tools[i], str(error) if error else None))
+                                    tools[i], str(error) if error else None, **sampling_of(s)))
             done[i] = ended
         obs = new_obs
     return episodes

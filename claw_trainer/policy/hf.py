@@ -2,10 +2,11 @@
 
 Each sample keeps what the trainer needs, captured at sampling time: the prompt token ids (the chat template
 applied to the observation), the completion token ids (up to and including the first end-of-sequence token
-sampled — any of ``generation_config.eos_token_id``, not only the tokenizer's) and the log-probability of
-every completion token under the sampling distribution. With
-``temperature=1`` and no top-k/top-p these are the policy's own log-probs (tests check this against a
-teacher-forced forward pass).
+sampled — any of ``generation_config.eos_token_id``, not only the tokenizer's), the log-probability of
+every completion token under the sampling distribution, and the sampling parameters and engine that produced
+them. With ``temperature=1`` and no top-k/top-p these are the policy's own log-probs (tests check this
+against a teacher-forced forward pass); otherwise the learner re-scores π_old
+(:func:`claw_trainer.core.sampled_like_learner`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,24 @@ from dataclasses import dataclass
 from typing import Any
 
 
+ENGINE = "hf"  # this module's engine name; the learner's log-probs come from the same transformers forward
+
+
 @dataclass(frozen=True)
 class Sample:
+    """THE sample contract every sampler returns (HF in-process, ``claw serve-model``, an OpenAI-compatible
+    server, vLLM): token-exact ids, the sampler's log-probs, and the distribution they were drawn from."""
+
     prompt_ids: tuple[int, ...]
     completion_ids: tuple[int, ...]
     logprobs: tuple[float, ...]
     text: str
     finish_reason: str  # stop | length
     version: int | None = None  # the policy version that produced it, when the sampler knows
+    temperature: float | None = None  # 0 = greedy (its log-probs are then the temperature-1 ones)
+    top_p: float | None = None  # 1.0 = no nucleus truncation
+    top_k: int | None = None  # 0 = no top-k truncation
+    engine: str | None = None  # hf | openai | vllm | upstream: who computed the log-probs
 
 
 def chat_prompt_ids(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict] | None = None) -> list[int]:
@@ -92,5 +103,6 @@ class HFPolicy:
                 toks, finish = toks[:end + 1], "stop"
             lps = tuple(float(logp[i, t, tok]) for t, tok in enumerate(toks))
             text = self.tokenizer.decode(toks, skip_special_tokens=True)
-            samples.append(Sample(tuple(p), tuple(toks), lps, text, finish))
+            samples.append(Sample(tuple(p), tuple(toks), lps, text, finish, self.version,
+                                  self.temperature if sample else 0.0, self.top_p if sample else 1.0, 0, ENGINE))
         return samples

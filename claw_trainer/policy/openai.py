@@ -47,7 +47,8 @@ class OpenAIPolicy:
         if len(content) != len(toks):
             raise ConfigError(f"policy server returned {len(content)} log-probs for {len(toks)} tokens")
         return Sample(tuple(prompt), tuple(toks), tuple(float(c["logprob"]) for c in content),
-                      choice["message"].get("content") or "", choice.get("finish_reason") or "stop")
+                      choice["message"].get("content") or "", choice.get("finish_reason") or "stop",
+                      temperature=self.temperature, top_p=self.top_p, top_k=0, engine="openai")
 
     def sample(self, observations: list[list[dict[str, Any]]], tools: list[list[dict] | None] | None = None
                ) -> list[Sample]:

@@ -34,9 +34,13 @@ class VLLMPolicy:
             self._synced_step = step
         _, completions, logprobs, _ = gen.generate(prompts=prompts, images=None, num_generations=1)
         stops = set(stop_token_ids(self.trainer.model, self.tokenizer))
+        args = self.trainer.args
+        top_k = getattr(args, "top_k", 0) or 0
         out = []
         for p, c, lp in zip(prompts, completions, logprobs, strict=True):
             finish = "stop" if c and c[-1] in stops else "length"
             out.append(Sample(tuple(p), tuple(c), tuple(float(x[0]) for x in lp),
-                              self.tokenizer.decode(c, skip_special_tokens=True), finish))
+                              self.tokenizer.decode(c, skip_special_tokens=True), finish,
+                              temperature=args.temperature, top_p=getattr(args, "top_p", 1.0) or 1.0,
+                              top_k=top_k if top_k > 0 else 0, engine="vllm"))
         return out

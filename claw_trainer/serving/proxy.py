@@ -23,7 +23,7 @@ import threading
 import uuid
 from typing import Any
 
-from claw_trainer.rollout import Turn
+from claw_trainer.rollout import Turn, sampling_of
 from claw_trainer.serving.auth import Auth
 from claw_trainer.serving.errors import RequestError, bad_request
 from claw_trainer.serving.openai_format import (
@@ -115,7 +115,7 @@ class ChatHandler:
                                                   for t, lp in zip(g.tokens, lps, strict=False)]}
             choices.append(choice)
             turns.append(Turn(s.prompt_ids, tuple(ids), tuple(lps), g.version, self.env_id, session, 0, 0, text,
-                              messages=[dict(m) for m in req.messages], tools=req.tools))
+                              messages=[dict(m) for m in req.messages], tools=req.tools, **sampling_of(s)))
             fps.append(fingerprint(tenant, [*req.messages, msg]))
             p = self.policy.pieces(ids) if req.stream and not calls else None
             pieces.append(p if p is not None and "".join(p) == (content or "") else [content or ""])

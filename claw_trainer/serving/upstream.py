@@ -62,7 +62,7 @@ class UpstreamPolicy:
                                    "return_token_ids and logprobs)", "upstream_incompatible")
             sample = Sample(tuple(prompt), tuple(toks), tuple(float(c["logprob"]) for c in content),
                             (choice.get("message") or {}).get("content") or "", choice.get("finish_reason") or "stop",
-                            version)
+                            version, body.get("temperature"), body.get("top_p", 1.0), None, "upstream")
             out.append(Generation(sample, version, [str(c.get("token", "")) for c in content]))
         if len(out) != req.n:
             raise RequestError(502, f"upstream returned {len(out)} choices for n={req.n}", "upstream_incompatible")
