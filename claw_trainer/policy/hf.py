@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 ENGINE = "hf"  # this module's engine name; the learner's log-probs come from the same transformers forward
 
 
