@@ -80,6 +80,7 @@ class Learner:
                                        num_training_steps=max(train.steps, 1))
         self.max_staleness, self.stale, self.stale_weight = max_staleness, stale, stale_weight
         self.step = 0
+        self.rebased_onto = (0, 0)  # (served version, step) of the last rebase(); see split_stale
         self.token_log: Any = None  # a TokenLog: per-token advantages for `claw view`
 
     @classmethod
@@ -108,7 +109,9 @@ class Learner:
         keep, dropped, weights = [], [], []
         limit = self.train_cfg.max_prompt_tokens
         for s in samples:
-            age = self.step - s.turn.policy_version
+            v, at = self.rebased_onto  # versions after the rebase step descend from it; older ones via v
+            p = s.turn.policy_version
+            age = self.step - p if p > at else self.step - at + abs(v - p)
             if limit and len(s.turn.prompt_ids) > limit:
                 dropped.append(s)
             elif age <= self.max_staleness:
@@ -169,6 +172,25 @@ class Learner:
         self.step += 1
         return {"loss": total, "step": self.step, "samples": len(samples), "lr": self.scheduler.get_last_lr()[0],
                 **metrics, **stats_sum}
+
+    def rebase(self, state_dict: dict[str, torch.Tensor], version: int) -> None:
+        """Continue from the served ``version``'s weights (the publish gate calls this after a rejection or a
+        rollback, so the learner never trains on from weights that are not served).
+
+        The weights become ``state_dict`` (full weights, as :meth:`state_dict` gives), the optimizer's moments
+        are cleared, the step counter and LR schedule go on (version numbers stay unique). Staleness is then
+        counted along the new lineage (:meth:`split_stale`): a turn of ``version`` is as old as the steps taken
+        since, a turn of another version ``p`` older by ``|version − p|`` more. LoRA runs cannot be re-based
+        yet (their adapter is not recoverable from merged weights): that raises ``ConfigError``.
+        """
+        if hasattr(self.model, "peft_config"):
+            raise ConfigError("the publish gate cannot re-base a LoRA learner (model.lora_r > 0) on served weights "
+                              "yet; serve --learn with gate.enabled and full fine-tuning (model.lora_r: 0)")
+        with torch.no_grad():
+            self.model.load_state_dict(state_dict)
+        self.optimizer.state.clear()
+        self.model.eval()
+        self.rebased_onto = (int(version), self.step)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Full (merged, for LoRA) weights to publish to a served copy of the base model."""
