@@ -2,12 +2,16 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench bench-judge lint validate-tasks
+.PHONY: setup demo test bench bench-judge lint validate-tasks images
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
 	$(PY) -m claw_trainer.cli train --config configs/demo.yaml --train.output_dir runs/demo-$$(date +%Y%m%d-%H%M%S)
+
+# The docker backend's images, built offline (debootstrap base + env_images/terminal); a no-op when cached.
+images: setup
+	$(PY) -m claw_trainer.cli images build
 
 test: setup
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)

@@ -1,6 +1,7 @@
-"""Hostile commands against the local sandbox: each must be contained, leave the host unchanged and leave
-the sandbox usable (or reset cleanly). Everything runs inside the bubblewrap sandbox; network targets are
-either unreachable by construction or 127.0.0.1."""
+"""Hostile commands against every sandbox backend (local bubblewrap; docker where an engine answers): each must
+be contained, leave the host unchanged and leave the sandbox usable (or reset cleanly). Network targets are
+either unreachable by construction or 127.0.0.1. The tests after the parametrized one check mechanisms of the
+local backend (the docker backend's own are in tests/test_docker.py)."""
 
 import os
 import socket
@@ -10,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from claw_envs.core.errors import SandboxError
-from claw_envs.sandbox import SandboxConfig, ShellSession
+from claw_envs.sandbox import SandboxConfig, ShellSession, make_sandbox
 from claw_envs.sandbox.local import LocalSandbox
 from tests.conftest import needs_local
+from tests.docker_support import docker_image, use_backend  # noqa: F401  (docker_image: a fixture)
 
-pytestmark = needs_local
 REPO = Path(__file__).resolve().parents[1]
 PORT = 18765
 
@@ -134,14 +135,17 @@ def _host_listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.parametrize("backend", ["local", "docker"])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_hostile_command_is_contained(case, canary, monkeypatch):
+def test_hostile_command_is_contained(case, backend, canary, monkeypatch, request):
+    use_backend(request, backend)
     name, cmd, ok, *t = case
     monkeypatch.setenv("CLAW_TEST_SECRET", "hunter2")
-    cfg = SandboxConfig(timeout=t[0] if t else 15, memory="1g", max_processes=64)
-    sb = LocalSandbox(cfg)
+    cfg = SandboxConfig(timeout=t[0] if t else 15, memory="1g", max_processes=64, pool=0)
+    sb = make_sandbox(backend, cfg)
     sb.start()
-    uid, userns = sb._uid, sb.userns_inode
+    uid, userns = getattr(sb, "_uid", None), getattr(sb, "userns_inode", None)
+    cid = getattr(sb, "container_id", None)
     before = set(os.listdir(REPO))
     try:
         try:
@@ -155,7 +159,12 @@ def test_hostile_command_is_contained(case, canary, monkeypatch):
         if name == "bind-port":
             assert not _host_listening(PORT), "a port bound in the sandbox is reachable from the host"
         if name == "fork-bomb":  # capped per sandbox; the caller (the trainer) can still start processes
-            assert len(_in_userns(userns)) <= cfg.max_processes + 2, "the fork bomb exceeded max_processes"
+            if backend == "local":
+                assert len(_in_userns(userns)) <= cfg.max_processes + 2, "the fork bomb exceeded max_processes"
+            else:  # the container's pids cgroup holds the cap
+                pids = Path(f"/sys/fs/cgroup/pids/docker/{sb.container_id}")
+                assert int((pids / "pids.max").read_text()) == cfg.max_processes
+                assert int((pids / "pids.current").read_text()) <= cfg.max_processes
             assert subprocess.run(["true"]).returncode == 0
         # the sandbox is still usable, or resets cleanly
         try:
@@ -167,11 +176,18 @@ def test_hostile_command_is_contained(case, canary, monkeypatch):
             sb.reset()
             alive = sb.exec("echo alive", timeout=10)
         assert alive.stdout == "alive\n"
+        cid2 = getattr(sb, "container_id", None)
     finally:
         sb.close()
     # the host is unchanged and nothing of the sandbox is left running
     assert canary.read_text() == "original"
     assert set(os.listdir(REPO)) == before
+    if backend == "docker":
+        for c in {cid, cid2}:
+            left = subprocess.run(["docker", "ps", "-aq", "--no-trunc", "--filter", f"id={c}"], capture_output=True,
+                                  text=True).stdout.split()
+            assert left == [], f"{name}: container {c[:12]} left behind"
+        return
     left = _in_userns(userns)
     if uid is not None:  # root mode: the sandbox's own host uid
         left += subprocess.run(["pgrep", "-u", str(uid)], capture_output=True, text=True).stdout.split()
@@ -193,6 +209,7 @@ def _in_userns(inode: int) -> list[str]:
     return out
 
 
+@needs_local
 @pytest.mark.parametrize("name,cmd", [("ptrace", "sleep 30 & " + _SYSCALL + " 101 16 $! 0 0"),
                                       ("keyctl", _SYSCALL + " 250 0 -3 1"),
                                       ("mount", _SYSCALL + " 165 0 0 0 0 0")])
@@ -206,6 +223,7 @@ def test_seccomp_is_what_refuses(name, cmd):
     assert results[False] != ["-1", "1"], f"{name}: refused even without seccomp: {results[False]}"
 
 
+@needs_local
 def test_nested_user_namespaces_are_disabled_even_without_seccomp():
     """Second layer: bubblewrap's --disable-userns (the user-namespace count is exhausted for the sandbox)."""
     with LocalSandbox(SandboxConfig(timeout=10, seccomp=False)) as sb:
@@ -213,6 +231,7 @@ def test_nested_user_namespaces_are_disabled_even_without_seccomp():
     assert r.exit_code != 0 and "No space left on device" in r.output
 
 
+@needs_local
 def test_symlinked_copy_is_refused(tmp_path, canary):
     """Harbor/Dockerfile COPY must not follow links out of the build context (into host secrets)."""
     from claw_envs.core.errors import TaskError
@@ -242,6 +261,7 @@ def test_symlinked_copy_is_refused(tmp_path, canary):
         assert "original" not in sb.exec("cat /app/secret /app/data/leak /app/d/canary.txt 2>&1").stdout
 
 
+@needs_local
 def test_process_cap_is_per_sandbox():
     """A fork bomb fills its own sandbox's process cap only: a second sandbox (same host user when not root)
     still starts its processes, and so does the caller."""

@@ -1,19 +1,16 @@
-"""The conformance suite every sandbox backend passes (local always; docker where an engine answers)."""
+"""The conformance suite every sandbox backend passes (local always; docker where an engine answers: its image
+is built by the session fixture ``docker_image``)."""
 
 import pytest
 
 from claw_envs.core.errors import SandboxError
 from claw_envs.sandbox import SandboxConfig, ShellSession, make_sandbox
-from tests.conftest import _LOCAL_REASON, docker_unavailable
-
-_DOCKER_REASON = docker_unavailable()
+from tests.docker_support import docker_image, use_backend  # noqa: F401  (docker_image: a fixture)
 
 
 @pytest.fixture(params=["local", "docker"])
 def sandbox(request):
-    reason = _LOCAL_REASON if request.param == "local" else _DOCKER_REASON
-    if reason:
-        pytest.skip(f"{request.param} backend: {reason}")
+    use_backend(request, request.param)
     sb = make_sandbox(request.param, SandboxConfig(timeout=10, output_limit=4096))
     sb.start()
     yield sb

@@ -5,6 +5,10 @@ Run as root, this drops to uid/gid 65534 with ``setpriv`` (no groups, no capabil
 end the same way (passed/skipped) as in the root run of this session. A fork bomb or a memory hog in
 that run must leave the unprivileged parent alive: the child pytest reporting its results is that proof.
 Run as a non-root user, the suites in this session already are the unprivileged run, and this skips.
+
+The docker backend's cases (``[docker...]``) are left out of the comparison: uid 65534 cannot reach the
+engine's socket (root's, mode 660), so they skip there with that reason; the docker backend's confinement does
+not depend on who calls it (the engine runs every container the same way), so nothing is lost.
 """
 
 import json
@@ -56,6 +60,10 @@ def _run_suites(work: Path, tag: str, unprivileged: bool) -> tuple[subprocess.Co
 _REASON = _reason()
 
 
+def _docker_case(nodeid: str) -> bool:
+    return "[docker" in nodeid or "-docker]" in nodeid or "-docker-" in nodeid
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(_REASON is not None, reason=str(_REASON))
 def test_sandbox_suites_pass_the_same_as_an_unprivileged_user(request):
@@ -69,6 +77,7 @@ def test_sandbox_suites_pass_the_same_as_an_unprivileged_user(request):
             _, root = _run_suites(work, "root", unprivileged=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    nobody = {k: v for k, v in nobody.items() if not _docker_case(k)}
     failed = sorted(k for k, v in nobody.items() if v == "failed")
     assert r.returncode == 0 and not failed, f"failed as uid 65534: {failed}\n{r.stdout[-4000:]}"
     assert sum(v == "passed" for v in nobody.values()) >= 50, nobody

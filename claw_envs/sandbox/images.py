@@ -306,18 +306,17 @@ def build_images(names: tuple[str, ...] | list[str] = DEFAULT_IMAGES, *, mirror:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``claw images build [--force] [--mirror URL] [NAME ...]``."""
+    """``claw images build [--force] [--mirror URL] [NAME ...]`` (``argv`` is what follows ``images build``)."""
     import time
 
     from rich.console import Console
 
-    p = argparse.ArgumentParser(prog="claw images", description="build the docker backend's images offline")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="debootstrap the base image, then build env_images/ (cached by content)")
+    b = argparse.ArgumentParser(prog="claw images build", description="build the docker backend's images offline: "
+                                "debootstrap the base image, then env_images/ (each cached by a hash of its content)")
     b.add_argument("names", nargs="*", default=list(DEFAULT_IMAGES), help="images in env_images/ (default: terminal)")
     b.add_argument("--mirror", default=None, help=f"Debian mirror (default: the host's, {host_mirror()})")
     b.add_argument("--force", action="store_true", help="rebuild even when the content hash matches")
-    args = p.parse_args(argv)
+    args = b.parse_args(argv)
     console = Console()
     t0 = time.monotonic()
     try:
@@ -334,4 +333,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    raise SystemExit(main(sys.argv[2:] if sys.argv[1:2] == ["build"] else sys.argv[1:]))
