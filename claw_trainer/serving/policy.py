@@ -50,6 +50,10 @@ class ServedPolicy:
     def version(self) -> int:
         return self._current[1]
 
+    def current(self) -> tuple[Any, int]:
+        """The served model and its version, read together (treat the model as read-only: it is serving)."""
+        return self._current
+
     def prompt_length(self, req: ChatRequest) -> int:
         """Tokens of the rendered prompt; 400 if the template cannot render it or it does not fit the context."""
         try:
