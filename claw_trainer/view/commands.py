@@ -10,11 +10,14 @@ console = Console()
 
 
 def cmd_view(args: argparse.Namespace) -> int:
+    from claw_envs.core.netguard import read_secret
     from claw_trainer.view.runs import discover
     from claw_trainer.view.server import ViewServer
 
     runs = discover(args.runs, screens=args.screens, model=args.model)
-    server = ViewServer(runs, args.host, args.port)
+    token = read_secret("CLAW_VIEW_TOKEN", args.token_file)
+    server = ViewServer(runs, args.host, args.port, token=token, insecure=args.insecure,
+                        extra_hosts=tuple(args.allow_host or ()))
     console.print(f"[bold]claw view[/bold] {len(runs)} run(s): {', '.join(r.name for r in runs)} → {server.url}")
     server.serve_forever()
     return 0
@@ -41,6 +44,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     v.add_argument("runs", nargs="+", metavar="RUN")
     v.add_argument("--host", default="127.0.0.1")
     v.add_argument("--port", type=int, default=8765)
+    v.add_argument("--token-file", help="a file (mode 600) holding the token every client must send; or set "
+                                        "CLAW_VIEW_TOKEN. Required to bind beyond loopback")
+    v.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="a Host name to answer to besides loopback and --host (repeatable)")
+    v.add_argument("--insecure", action="store_true",
+                   help="allow a non-loopback bind without a token (anyone who reaches the port sees the run)")
     v.add_argument("--screens", help="GUI screenshots recorded by `claw rollout --record DIR` (default: RUN/record)")
     v.add_argument("--model", help="tokenizer for runs without config.json: tiny, smollm2 or a model directory")
     v.set_defaults(fn=cmd_view)

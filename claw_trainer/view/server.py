@@ -12,10 +12,15 @@ Routes (all ``GET``; runs are addressed by the ``run`` query parameter, turns by
 * ``/api/screenshot?run=R&id=N[&before=1]`` — a GUI turn's screenshot as PNG.
 
 The server binds 127.0.0.1 by default and only reads files; errors are JSON ``{"error": ...}`` with a 4xx code.
+Requests whose ``Host`` is not this server (DNS rebinding) get 403. Binding beyond loopback needs a token
+(``--token-file`` or ``CLAW_VIEW_TOKEN``) or ``--insecure``; with a token, every request must carry it as
+``Authorization: Bearer``, ``?token=`` (the page's first load, which sets an HttpOnly SameSite cookie) or
+that cookie. The run's config is served with its secrets redacted.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 from http import HTTPStatus
@@ -24,9 +29,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from claw_envs.core.netguard import allowed_hosts, check_bind, host_allowed, redact
 from claw_trainer.view.runs import Run
 
 PAGE = Path(__file__).with_name("static") / "index.html"
+COOKIE = "claw_view_token"
 _LIGHT = ("id", "task_id", "episode", "step", "version", "reward", "outcome", "process", "vote", "hint", "a_rl",
           "status", "reason", "train_step", "n_tokens", "gui", "env_id", "done", "session")
 
@@ -108,18 +115,43 @@ class _Handler(BaseHTTPRequestHandler):
             raise LookupError(f"run {run.name!r} has no turn {q.get('id')!r}")
         return turn
 
+    def _authorized(self, q: dict[str, str]) -> bool:
+        token = self.server.token
+        if token is None:
+            return True
+        auth = self.headers.get("Authorization", "")
+        cookies = dict(c.strip().split("=", 1) for c in self.headers.get("Cookie", "").split(";") if "=" in c)
+        given = [auth[7:] if auth.startswith("Bearer ") else "", q.get("token", ""), cookies.get(COOKIE, "")]
+        return any(g and hmac.compare_digest(g.encode(), token.encode()) for g in given)
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         url = urlparse(self.path)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if not host_allowed(self.headers.get("Host"), self.server.allowed):
+            self._json({"error": f"Host {self.headers.get('Host')!r} is not this server (allowed: "
+                                 f"{sorted(self.server.allowed)})"}, HTTPStatus.FORBIDDEN)
+            return
+        if not self._authorized(q):
+            self._json({"error": "this claw view needs its token (Authorization: Bearer, or ?token= once)"},
+                       HTTPStatus.UNAUTHORIZED)
+            return
         try:
             if url.path in ("/", "/index.html"):
-                self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8")
+                body = PAGE.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                if self.server.token and q.get("token"):
+                    self.send_header("Set-Cookie", f"{COOKIE}={self.server.token}; HttpOnly; SameSite=Strict; Path=/")
+                self.end_headers()
+                self.wfile.write(body)
             elif url.path == "/api/runs":
                 self._json([r.summary() for r in self.server.runs.values()])
             elif url.path == "/api/run":
                 run = self._run(q)
                 self._json({**run.summary(), "metrics": run.metrics(), "gate": run.gate(), "report": run.report(),
-                            "config": run.config()})
+                            "config": redact(run.config())})
             elif url.path == "/api/turns":
                 rows = filter_turns(self._run(q).turns(), q)
                 offset, limit = _num(q, "offset", int) or 0, _num(q, "limit", int) or 200
@@ -147,16 +179,24 @@ class _Handler(BaseHTTPRequestHandler):
 class ViewHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, runs: list[Run], host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, runs: list[Run], host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+                 insecure: bool = False, extra_hosts: tuple[str, ...] = ()):
+        check_bind(host, token is not None, insecure, "claw view")
         self.runs = {r.name: r for r in runs}
+        self.token = token
+        self.allowed = allowed_hosts(host, extra_hosts)
         super().__init__((host, port), _Handler)
 
 
 class ViewServer:
-    """``ViewServer(runs).start()`` serves in a background thread; ``serve_forever()`` blocks (the CLI)."""
+    """``ViewServer(runs).start()`` serves in a background thread; ``serve_forever()`` blocks (the CLI).
+    ``token``: required from every client when set; ``extra_hosts``: Host names to answer to besides
+    loopback and the bind address (a non-loopback bind without a token raises ``ConfigError`` unless
+    ``insecure``)."""
 
-    def __init__(self, runs: list[Run], host: str = "127.0.0.1", port: int = 0):
-        self.httpd = ViewHTTPServer(runs, host, port)
+    def __init__(self, runs: list[Run], host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+                 insecure: bool = False, extra_hosts: tuple[str, ...] = ()):
+        self.httpd = ViewHTTPServer(runs, host, port, token, insecure, extra_hosts)
         self.host, self.port = self.httpd.server_address[:2]
         self._thread: threading.Thread | None = None
 
