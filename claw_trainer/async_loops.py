@@ -62,6 +62,8 @@ class AsyncLoops:
         self.judge_q: queue.Queue[int] = queue.Queue(queue_size)
         self.train_q: queue.Queue[int] = queue.Queue(queue_size)
         self.publish_q: queue.Queue[tuple[dict, int]] = queue.Queue(1)
+        self.publisher: Any = policy  # what the publish step publishes through (route_publishes: the gate)
+        self._step_lock = threading.Lock()  # a training pass and a rebase never overlap
         self.stop_event = threading.Event()
         self.stats: Counter = Counter()
         self.history: list[dict[str, float]] = []
@@ -291,7 +293,8 @@ class AsyncLoops:
             except queue.Empty:
                 pass
             try:
-                self.train_once()
+                with self._step_lock:
+                    self.train_once()
             except Exception as e:  # noqa: BLE001 - e.g. a store hiccup: shown in /health, retried next pass
                 self.health.error("train", "train pass", e)
                 time.sleep(0.5)
@@ -305,9 +308,28 @@ class AsyncLoops:
         self.publish_step(state, version)
 
     def publish_step(self, state: dict, version: int) -> None:
-        """The publish step: make ``state`` the served weights as ``version`` (wrap this to gate publishes)."""
-        self.policy.publish(state, version)
+        """The publish step: hand ``state`` as ``version`` to the publisher (the served policy, or a gate)."""
+        self.publisher.publish(state, version)
         self.stats["published"] += 1
+
+    def route_publishes(self, publisher: Any) -> None:
+        """Publish trained versions through ``publisher.publish(state, version)`` (e.g. the publish gate)."""
+        self.publisher = publisher
+
+    def rebase(self, state: dict, version: int) -> int:
+        """Reset the learner onto the served ``version``'s weights between training passes (the publish gate
+        calls this after a rejection or a rollback): queued unpublished weights are dropped and the checkpoint
+        is rewritten, so a restart resumes from the served weights. Returns the learner step it happened at."""
+        with self._step_lock:
+            self.learner.rebase(state, version)
+            while True:
+                try:
+                    self.publish_q.get_nowait()
+                except queue.Empty:
+                    break
+            if self.checkpoint and self.learner.step:
+                self.learner.save(self.checkpoint, self.store.get_meta(f"batch-{self.learner.step}", []))
+            return self.learner.step
 
     # -- publishing --------------------------------------------------------------------------------------
     def _publish_loop(self) -> None:
