@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from claw_envs.core.errors import ConfigError
-from claw_trainer.serving.gate import GateConfig
+from claw_trainer.gate.config import GateConfig
 
 LOSSES = ("binary_rl", "step_wise", "opd", "combine", "topk_opd")
 
