@@ -85,8 +85,8 @@ class ServeStack:
                                     checkpoint=out / "learner.pt", max_steps=max_steps)
         on_record = self.loops.notify if self.loops else None
         self.recorder = SessionRecorder(self.store, on_record, idle_timeout, scrub_pii)
-        health = (lambda: {"loops": self.loops.health_snapshot(), "signal": self.loops.signal_snapshot()}) \
-            if self.loops else None
+        self.gate: Any = None  # gate.enabled: every candidate version is evaluated before it is served
+        health = self._health
         self.app = build_proxy(self.policy, self.recorder, default_turn_type, auth=auth,
                                model_name=upstream_model or cfg.model.name, health=health)
         if port == 0:
@@ -97,11 +97,19 @@ class ServeStack:
         self._server: Any = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
-        self.gate = None  # gate.enabled: every candidate version is evaluated before it is served
-        if learn and cfg.gate.enabled:
-            from claw_trainer.serving.gate import attach_gate
+        if cfg.gate.enabled and not upstream:  # also without --learn: kept versions and the rollback API
+            from claw_trainer.gate import attach_gate
 
             self.gate = attach_gate(self, cfg.gate)
+
+    def _health(self) -> dict[str, Any]:
+        """The loops' and the gate's blocks of ``/health``."""
+        out: dict[str, Any] = {}
+        if self.loops:
+            out.update(loops=self.loops.health_snapshot(), signal=self.loops.signal_snapshot())
+        if self.gate:
+            out["gate"] = self.gate.health()
+        return out
 
     @property
     def base_url(self) -> str:
