@@ -112,10 +112,23 @@ class ClawVectorEnv(VectorEnv):
 
 
 def make_vector(entry_point: str, num_envs: int = 1, *, max_workers: int | None = None,
-                step_timeout: float | None = None, **env_kwargs: Any) -> ClawVectorEnv:
-    """``gym.make_vec`` entry point: ``num_envs`` copies of the env at ``entry_point`` ("module:Class")."""
+                step_timeout: float | None = None,
+                wrap: Callable[[gym.Env], gym.Env] | Sequence[Callable[[gym.Env], gym.Env]] | None = None,
+                **env_kwargs: Any) -> ClawVectorEnv:
+    """``gym.make_vec`` entry point: ``num_envs`` copies of the env at ``entry_point`` ("module:Class").
+
+    ``wrap`` (a callable or a list of them, applied in order) wraps each sub-env, e.g.
+    ``gym.make_vec("claw/Terminal-v0", 4, wrap=lambda env: PRMReward(env, judge))``: Gymnasium's own
+    ``wrappers=`` argument is refused for envs with a vector entry point, so claw envs take ``wrap=``."""
     from gymnasium.envs.registration import load_env_creator
 
     creator = load_env_creator(entry_point)
-    return ClawVectorEnv([lambda: creator(**env_kwargs) for _ in range(num_envs)], max_workers=max_workers,
-                         step_timeout=step_timeout)
+    wrappers = [] if wrap is None else [wrap] if callable(wrap) else list(wrap)
+
+    def make() -> gym.Env:
+        env = creator(**env_kwargs)
+        for w in wrappers:
+            env = w(env)
+        return env
+
+    return ClawVectorEnv([make for _ in range(num_envs)], max_workers=max_workers, step_timeout=step_timeout)

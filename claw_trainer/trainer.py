@@ -46,12 +46,39 @@ def env_reward(completions: list, **_: Any) -> list[float]:
                        "this reward function is never called")
 
 
+def _has_gpu() -> bool:
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+
+
+def precision_kwargs(**overrides: Any) -> dict[str, Any]:
+    """``GRPOConfig`` keyword arguments whose precision fits this machine: bf16 on a GPU that supports it, else
+    fp32 (and ``use_cpu`` without a GPU, where ``GRPOConfig``'s bf16 default raises). ``overrides`` win."""
+    gpu = _has_gpu()
+    bf16 = gpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return {"use_cpu": not gpu, "bf16": bool(bf16), "fp16": False, **overrides}
+
+
+def cpu_safe(args: GRPOConfig) -> GRPOConfig:
+    """``args`` with mixed precision turned off when no GPU is present (a warning says so); unchanged otherwise."""
+    if _has_gpu() or not (args.bf16 or args.fp16):
+        return args
+    import logging
+
+    logging.getLogger(__name__).warning("no GPU: ClawTrainer trains in fp32 on the CPU (bf16=%s, fp16=%s were "
+                                        "requested); pass bf16=False to silence this", args.bf16, args.fp16)
+    args.bf16 = args.fp16 = False
+    args.mixed_precision = "no"
+    args.use_cpu = True
+    return args
+
+
 class ClawTrainer(GRPOTrainer):
     """``GRPOTrainer`` whose batches are kept env turns and whose loss is one of the claw loss modes.
 
     Args:
         model, processing_class, args, peft_config, callbacks: as for ``GRPOTrainer`` (``args.beta`` must be 0;
-            the KL term is ``method.beta``).
+            the KL term is ``method.beta``). ``args`` may be a dict of ``GRPOConfig`` fields: its precision is
+            then chosen for the machine (``precision_kwargs``); without a GPU, bf16/fp16 fall back to fp32.
         method: the loss mode and its coefficients.
         rollouts: the sample source (:class:`~claw_trainer.source.EnvRollouts`).
         buffer: the rollout buffer (journaled when given a path).
@@ -59,9 +86,12 @@ class ClawTrainer(GRPOTrainer):
             with fully masked rows (no gradient, not counted) and ``filler`` is logged.
     """
 
-    def __init__(self, model: Any, processing_class: Any, args: GRPOConfig, method: MethodConfig,
+    def __init__(self, model: Any, processing_class: Any, args: GRPOConfig | dict[str, Any], method: MethodConfig,
                  rollouts: EnvRollouts, buffer: RolloutBuffer | None = None, peft_config: Any = None,
                  callbacks: list | None = None, max_rounds: int = 4):
+        if isinstance(args, dict):  # GRPOConfig's own bf16 default fails on a CPU: pick the precision here
+            args = GRPOConfig(**precision_kwargs(**args))
+        args = cpu_safe(args)
         if args.beta:
             raise ValueError("set the KL coefficient with method.beta; GRPOConfig.beta must be 0 for ClawTrainer")
         if isinstance(model, str | os.PathLike):

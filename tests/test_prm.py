@@ -179,12 +179,20 @@ def test_prm_wrapper_channels_and_check_env():
 
 
 @needs_local
-def test_dead_judge_never_stops_an_episode():
+def test_dead_judge_is_an_error_at_once_and_never_a_silent_zero():
+    from claw_envs.core.errors import JudgeError
+
     judge = Judge(OpenAIBackend("http://127.0.0.1:9/v1"), m=3, retries=0, timeout=1)
-    env = PRMReward(gym.make("claw/Terminal-v0", tasks=[TASK]), judge)
+    with pytest.raises(JudgeError, match="cannot be reached.*serve-model"):
+        PRMReward(gym.make("claw/Terminal-v0", tasks=[TASK]), judge)
+    with pytest.raises(JudgeError, match="needs a judge"):
+        PRMReward(gym.make("claw/Terminal-v0", tasks=[TASK]), None)
+    # a judge that dies mid-run (check skipped here) never stops the episode and never scores 0 for nothing
+    env = PRMReward(gym.make("claw/Terminal-v0", tasks=[TASK]), judge, check=False)
     env.reset(seed=0)
     _, r, _, _, info = env.step("```bash\ntouch /app/done\n```")
-    assert r == 0.0 and info["reward_channels"]["process"] == 0.0 and info["reward_channels"]["invalid_votes"] == 3
+    ch = info["reward_channels"]
+    assert r == 0.0 and ch["process"] is None and ch["invalid_votes"] == 3 and "Connect" in ch["judge_error"]
     _, r, term, _, _ = env.step("submit")
     assert term and r == 1.0
     env.close()

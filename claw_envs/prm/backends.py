@@ -29,6 +29,18 @@ class OpenAIBackend:
         self._httpx = httpx
         self._client: Any = None
 
+    def check(self, timeout: float = 10.0) -> None:
+        """``JudgeError`` when nothing answers at the server's address (any HTTP answer counts as reachable)."""
+        base = self.url.removesuffix("/chat/completions")
+        try:
+            self._httpx.get(base + "/models", headers=self._headers, timeout=timeout)
+        except self._httpx.HTTPError as e:
+            raise JudgeError(
+                f"the judge at {base} cannot be reached ({type(e).__name__}: {e}). Start an OpenAI-compatible "
+                "server there (e.g. `claw serve-model --model smollm2`, which listens on 127.0.0.1:8001), point "
+                "the judge at one that runs, or judge without a model: Judge(RuleBackend()) / judge.backend: rules. "
+                "PRMReward(..., check=False) skips this check (failed judgements then give process=None)") from e
+
     async def complete_n(self, messages: list[dict[str, str]], *, n: int = 1, temperature: float = 0.7,
                          max_tokens: int = 256, **_: Any) -> list[str | None]:
         """``n`` samples from one request (OpenAI's ``n``); a choice without text content is None."""

@@ -49,6 +49,11 @@ class Judgement:
     raw: tuple[str | None, ...] = ()
     latency: float = 0.0
     cached: bool = False
+    error: str | None = None  # set when no vote came back at all (every call failed): the judge was not heard
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
     @property
     def invalid(self) -> int:
@@ -110,10 +115,23 @@ class Judge:
             raise JudgeError(f"aggregation must be 'majority' or 'mean', got {self.aggregation!r}")
         if self.m < 1:
             raise JudgeError(f"m (votes per turn) must be >= 1, got {self.m}")
+        if self.backend is None or not hasattr(self.backend, "complete"):
+            raise JudgeError(f"Judge needs a backend with a complete() method, got {self.backend!r}: use "
+                             "RuleBackend(), OpenAIBackend(url, model), TransformersBackend(model) or make_backend(spec)")
         self._cache: OrderedDict[str, Judgement] = OrderedDict()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
+
+    def check(self, timeout: float = 10.0) -> None:
+        """Raise ``JudgeError`` (saying what to do) when the backend cannot be reached; backends without a
+        ``check`` method (rules, local models, your own) are taken as reachable. Checked once per judge."""
+        if getattr(self, "_checked", False):
+            return
+        check = getattr(self.backend, "check", None)
+        if check is not None:
+            check(timeout)
+        self._checked = True
 
     def __deepcopy__(self, memo: dict) -> Judge:
         """A judge is a shared service (connections, cache, event loop): copies refer to the same judge."""
@@ -141,8 +159,12 @@ class Judge:
         self._count("invalid", n=sum(v is None for v in votes))
         agg = majority if self.aggregation == "majority" else mean
         hint = select_hint(votes, [parse_hint(r) for r in raws]) if self.mode == "hint" else None
+        failed = all(r is None for r in raws)  # every call errored or timed out (garbage replies are strings)
         j = Judgement(score=agg(votes), votes=tuple(votes), hint=hint, raw=tuple(raws),
-                      latency=time.monotonic() - t0)
+                      latency=time.monotonic() - t0,
+                      error=(self.stats.last_error or "no reply") if failed else None)
+        if failed:
+            return j  # never cached: the next turn asks again
         with self._lock:
             self._cache[key] = j
             while len(self._cache) > self.cache_size:

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future
 from typing import Any
 
 import gymnasium as gym
 
+from claw_envs.core.errors import JudgeError
 from claw_envs.prm.judge import Judge, Judgement, Turn
+
+logger = logging.getLogger(__name__)
+_failures = {"n": 0}
+
+
+def _log_failure(error: str) -> None:
+    """A judge that was not heard is logged (the 1st, 2nd, 4th, 8th... and every 100th time), never scored as 0."""
+    _failures["n"] += 1
+    n = _failures["n"]
+    if n & (n - 1) == 0 or n % 100 == 0:
+        logger.warning("the judge gave no vote (%d turn(s) so far): %s; process reward left as None", n, error)
 
 
 class PRMReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -22,14 +35,27 @@ class PRMReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     judgement runs in the background and ``collect()`` returns ``(episode, step, channels)`` for every turn
     judged since the last call (``collect(wait=True)`` waits for all pending ones).
 
+    A judge that cannot be reached fails at construction (``JudgeError`` saying what to do; ``check=False``
+    skips the check). When every vote of a turn fails later (the server died, timeouts), ``process`` is None
+    — never a made-up 0 — ``judge_error`` says why, a warning is logged, and the reward is the env's alone.
+
     ``judge=None`` with a ``hint_judge`` records hints only: ``process`` and ``votes`` stay ``None`` (so a
     trainer scores turns by the env's outcome, not by votes nobody asked for) and the reward is the env's.
     """
 
     def __init__(self, env: gym.Env, judge: Judge | None, coef: float = 1.0, hint_judge: Judge | None = None,
-                 async_judging: bool = False):
+                 async_judging: bool = False, check: bool = True):
         gym.utils.RecordConstructorArgs.__init__(self, judge=judge, coef=coef, hint_judge=hint_judge,
-                                                 async_judging=async_judging)
+                                                 async_judging=async_judging, check=check)
+        if judge is None and hint_judge is None:
+            raise JudgeError("PRMReward needs a judge (process votes) or a hint_judge (hints), e.g. "
+                             "PRMReward(env, Judge(RuleBackend())); without either, use the env unwrapped")
+        for j in (judge, hint_judge):
+            if j is not None and not isinstance(j, Judge):
+                raise JudgeError(f"PRMReward takes Judge objects, got {type(j).__name__}: wrap a backend as "
+                                 f"Judge(backend, mode=..., m=...)")
+            if j is not None and check:
+                j.check()
         gym.Wrapper.__init__(self, env)
         self.judge, self.hint_judge, self.coef, self.async_judging = judge, hint_judge, coef, async_judging
         self._pending: list[tuple[int, int, Future, Future | None, float]] = []
@@ -50,10 +76,14 @@ class PRMReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     @staticmethod
     def _channels(outcome: float, j: Judgement | None, h: Judgement | None) -> dict[str, Any]:
-        return {"outcome": outcome, "process": j.score if j else None, "votes": list(j.votes) if j else None,
+        errors = [x.error for x in (j, h) if x is not None and x.failed]
+        if errors:
+            _log_failure(errors[0])
+        heard = j is not None and not j.failed
+        return {"outcome": outcome, "process": j.score if heard else None, "votes": list(j.votes) if j else None,
                 "hint": h.hint if h else None,
                 "judge_latency": (j.latency if j else 0.0) + (h.latency if h else 0.0),
-                "invalid_votes": j.invalid if j else 0}
+                "invalid_votes": j.invalid if j else 0, "judge_error": errors[0] if errors else None}
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -68,8 +98,9 @@ class PRMReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
             return obs, reward, terminated, truncated, info
         j = self.judge.score(turn) if self.judge else None
         h = self.hint_judge.score(turn) if self.hint_judge else None
-        info["reward_channels"] = self._channels(float(reward), j, h)
-        return obs, float(reward) + (self.coef * j.score if j else 0.0), terminated, truncated, info
+        ch = info["reward_channels"] = self._channels(float(reward), j, h)
+        process = ch["process"]
+        return obs, float(reward) + (self.coef * process if process is not None else 0.0), terminated, truncated, info
 
     def collect(self, wait: bool = False) -> list[tuple[int, int, dict[str, Any]]]:
         """Judgements finished since the last call (all pending ones when ``wait``)."""

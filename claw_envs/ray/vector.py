@@ -12,7 +12,8 @@ from claw_envs.vector import ClawVectorEnv
 
 def connect(address: str | None = None, **init_kwargs: Any) -> None:
     """Join the Ray cluster at ``address`` (``auto``, ``host:port`` or ``ray://host:port``), or with no address
-    start a single-node Ray on 127.0.0.1 (no dashboard). Does nothing when Ray is already initialised.
+    start a single-node Ray on 127.0.0.1 (no dashboard). Does nothing when Ray is already initialised. A cluster
+    that cannot be found (``auto`` with none running) is a ``RemoteError`` saying how to start one.
 
     A loopback cluster (no address, or ``127.0.0.1:port``) stays on loopback: Ray otherwise swaps a loopback
     address for the machine's outward IP unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was set before Ray
@@ -34,7 +35,16 @@ def connect(address: str | None = None, **init_kwargs: Any) -> None:
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, **init_kwargs)
+        try:
+            ray.init(address=address, **init_kwargs)
+        except ConnectionError as e:
+            from claw_envs.core.errors import RemoteError
+
+            where = ("no running Ray cluster was found on this machine" if address == "auto"
+                     else f"no Ray cluster answers at {address!r}")
+            raise RemoteError(f"connect({address!r}): {where} ({e}). Start one first (`ray start --head "
+                              "--node-ip-address=127.0.0.1`, then connect('auto')), pass the head's address, or "
+                              "call connect() with no address to start a local single-node Ray on 127.0.0.1") from e
     else:
         init_kwargs.setdefault("include_dashboard", False)
         ray.init(**init_kwargs)
