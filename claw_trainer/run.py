@@ -112,11 +112,11 @@ def _has(module: str) -> bool:
 
 def build_trainer(cfg: RunConfig, output_dir: Path, callbacks: list | None = None) -> Any:
     from claw_trainer.buffer import RolloutBuffer
-    from claw_trainer.models import load_model
+    from claw_trainer.models import load_for_training
     from claw_trainer.source import EnvRollouts
     from claw_trainer.trainer import ClawTrainer
 
-    model, tok = load_model(cfg.model.name, cache_dir=cfg.model.cache_dir)
+    model, tok = load_for_training(cfg.model.name, cfg.train.dtype, cache_dir=cfg.model.cache_dir)
     peft_config = None
     if cfg.model.lora_r > 0:
         from peft import LoraConfig
@@ -195,7 +195,7 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
     from claw_trainer.async_loops import AsyncLoops
     from claw_trainer.env_producer import EnvProducer
     from claw_trainer.learner import Learner
-    from claw_trainer.models import load_model
+    from claw_trainer.models import load_for_training
     from claw_trainer.report import write_report
     from claw_trainer.serving.policy import ServedPolicy
     from claw_trainer.serving.store import TurnStore
@@ -203,7 +203,7 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
     out = Path(cfg.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    model, tok = load_model(cfg.model.name, cache_dir=cfg.model.cache_dir)
+    model, tok = load_for_training(cfg.model.name, cfg.train.dtype, cache_dir=cfg.model.cache_dir)
     store = TurnStore(out / "turns.sqlite")
     served = ServedPolicy(copy.deepcopy(model), tok, cfg.train.max_new_tokens, cfg.train.temperature)
     learner = Learner.from_config(model, tok, cfg, max_staleness, stale)

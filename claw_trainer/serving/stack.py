@@ -49,7 +49,7 @@ class ServeStack:
 
         from claw_trainer.async_loops import AsyncLoops
         from claw_trainer.learner import Learner
-        from claw_trainer.models import load_model
+        from claw_trainer.models import load_for_training, load_model
         from claw_trainer.run import make_judges
         from claw_trainer.serving.auth import Auth
         from claw_trainer.serving.policy import ServedPolicy
@@ -70,7 +70,8 @@ class ServeStack:
             self.policy: Any = UpstreamPolicy(upstream, upstream_model, upstream_api_key, cfg.train.max_new_tokens,
                                               cfg.train.temperature)
         else:
-            model, tok = load_model(cfg.model.name, cache_dir=cfg.model.cache_dir)
+            model, tok = load_for_training(cfg.model.name, cfg.train.dtype, cache_dir=cfg.model.cache_dir) if learn \
+                else load_model(cfg.model.name, cache_dir=cfg.model.cache_dir)
             self.policy = ServedPolicy(copy.deepcopy(model), tok, cfg.train.max_new_tokens, cfg.train.temperature,
                                        max_batch=max_batch, max_pending=max_pending)
         self.loops = None
