@@ -74,8 +74,14 @@ def _main():
         wout.flush()
     if not os.path.exists("/run/claw/.seeded"):
         for d in cfg["seed"]:
-            if os.path.isdir("/.claw-seed" + d) and os.path.isdir(d):
-                shutil.copytree("/.claw-seed" + d, d, symlinks=True, dirs_exist_ok=True)
+            src = "/.claw-seed" + d
+            if os.path.isdir(src) and os.path.isdir(d):
+                for name in os.listdir(src):
+                    a, b = os.path.join(src, name), os.path.join(d, name)
+                    if os.path.isdir(a) and not os.path.islink(a):
+                        shutil.copytree(a, b, symlinks=True, dirs_exist_ok=True)
+                    else:
+                        shutil.copy2(a, b, follow_symlinks=False)
         open("/run/claw/.seeded", "w").close()
     env = {**os.environ, **cfg["env"]}
     send({"ready": True, "pid": os.getpid()})
@@ -199,11 +205,11 @@ class _Container:
         try:
             hdr, _ = self._read_reply(time.monotonic() + 60)
         except _ReaderLost as e:
-            err = self._stop_reader()
+            err = self._stop_reader() + " " + str(e)
             if "executable file not found" in err or "python3: not found" in err:
                 err += " (the docker backend's command reader needs python3 in the image)"
             raise SandboxError(f"the sandbox's command reader did not start in container {self.cid[:12]}: "
-                               f"{err.strip()[-600:] or e}") from None
+                               f"{err.strip()[-600:]}") from None
         self.reader_pid = hdr["pid"]
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
@@ -215,7 +221,7 @@ class _Container:
                 raise _ReaderLost("no answer")
             chunk = os.read(fd, min(n - len(buf), 1 << 20))
             if not chunk:
-                raise _ReaderLost("the reader exited")
+                raise _ReaderLost("the reader exited" + (f": {bytes(buf).decode(errors='replace')}" if buf else ""))
             buf += chunk
         return bytes(buf)
 
@@ -284,6 +290,7 @@ _pool_lock = threading.Lock()
 _pools: dict[tuple, collections.deque] = {}
 _filling: set[tuple] = set()
 _live: set[_Container] = set()  # every container this process holds (pools, sandboxes, being removed)
+_reapers: list[threading.Thread] = []  # background removals of reset sandboxes' old containers
 
 
 def _start(run_args: list[str], reader_cfg: dict) -> _Container:
@@ -303,7 +310,10 @@ def _discard(c: _Container, wait: bool) -> None:
     if wait:
         go()
     else:
-        threading.Thread(target=go, daemon=False, name="claw-docker-rm").start()
+        t = threading.Thread(target=go, daemon=False, name="claw-docker-rm")
+        with _pool_lock:
+            _reapers[:] = [r for r in _reapers if r.is_alive()] + [t]
+        t.start()
 
 
 def _claim(key: tuple, run_args: list[str], reader_cfg: dict, size: int) -> _Container:
@@ -343,6 +353,25 @@ def _fill(key: tuple, run_args: list[str], reader_cfg: dict, size: int) -> None:
 
 
 _closing = False
+
+
+def drain_pools(timeout: float = 120.0) -> int:
+    """Remove every waiting (unclaimed) container of this process's pools, after the refills and background
+    removals under way have finished; returns how many were removed. Pools refill at the next ``reset``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _pool_lock:
+            busy = bool(_filling) or any(r.is_alive() for r in _reapers)
+        if not busy:
+            break
+        time.sleep(0.05)
+    with _pool_lock:
+        waiting = [c for pool in _pools.values() for c in pool]
+        for pool in _pools.values():
+            pool.clear()
+    for c in waiting:
+        _discard(c, wait=True)
+    return len(waiting)
 
 
 @atexit.register

@@ -190,6 +190,8 @@ def map_from(image: str) -> str:
     name = re.sub(r"^(docker\.io/)?(library/)?", "", image.split("@")[0])
     if name in FROM_MAP:
         return FROM_MAP[name]
+    if name.startswith("claw-gym/"):  # built here (claw images build, a task image): used as it is
+        return name
     for key, local in FROM_MAP.items():
         if key.endswith("*") and name.startswith(key[:-1]):
             return local
@@ -310,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     import time
 
     from rich.console import Console
+    from rich.markup import escape
 
     b = argparse.ArgumentParser(prog="claw images build", description="build the docker backend's images offline: "
                                 "debootstrap the base image, then env_images/ (each cached by a hash of its content)")
@@ -324,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             tags = build_images(args.names, mirror=args.mirror, force=args.force,
                                 progress=lambda s: status.update(s.replace("[", "\\[")))
     except SandboxError as e:
-        console.print(f"[red]claw images build failed:[/] {e}", markup=True, highlight=False)
+        console.print(f"[red]claw images build failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 1
     for name, tag in tags.items():
         console.print(f"{name}: {tag}", highlight=False)

@@ -1,7 +1,11 @@
-"""Replay a task's Dockerfile inside a local sandbox (WORKDIR, ENV, ARG, COPY/ADD, RUN; FROM ignored).
+"""A task's Dockerfile, applied to a sandbox at reset.
 
-Steps that cannot work locally (package installs, downloads, ADD from a URL) fail at reset with an error
-that names the step and points to the docker backend: never a silently half-built state.
+* **local backend**: its steps are replayed inside the sandbox (WORKDIR, ENV, ARG, COPY/ADD, RUN; FROM
+  ignored). Steps that cannot work locally (package installs, downloads, ADD from a URL) fail at reset with
+  an error that names the step and points to the docker backend: never a silently half-built state.
+* **docker backend**: the Dockerfile is built into an image (``claw_envs.sandbox.images.build_task_image``:
+  its ``FROM`` mapped to a locally built base, ``RUN apt-get`` reaching the host's Debian mirror, cached by
+  content) and the sandbox switches to it; a ``FROM`` with no local stand-in fails at reset saying so.
 """
 
 from __future__ import annotations
@@ -75,7 +79,9 @@ def _env_pairs(args: str) -> list[tuple[str, str]]:
 
 
 def replay(dockerfile: Path, sandbox: Sandbox, session: ShellSession, timeout: float = 300.0) -> str:
-    """Apply the Dockerfile's steps to a started sandbox; returns the final WORKDIR."""
+    """Apply the Dockerfile to a started sandbox (see the module docstring); returns the final WORKDIR."""
+    if getattr(sandbox, "backend", None) == "docker":
+        return _use_image(dockerfile, sandbox)
     context = dockerfile.parent
     workdir = "/"
 
@@ -118,6 +124,25 @@ def replay(dockerfile: Path, sandbox: Sandbox, session: ShellSession, timeout: f
                                  f"{r.output.strip()[-500:]}")
         else:
             raise fail(step, f"uses {step.instruction}, which the local replay does not support")
+    return workdir
+
+
+def _use_image(dockerfile: Path, sandbox) -> str:
+    """Docker backend: build the task's image (cached) and run the sandbox from it; returns its WORKDIR."""
+    from claw_envs.core.errors import SandboxError
+    from claw_envs.sandbox.images import build_task_image
+
+    try:
+        tag = build_task_image(dockerfile)
+    except SandboxError as e:
+        raise TaskError(f"{dockerfile}: the task's image could not be built: {e}") from e
+    sandbox.use_image(tag)
+    workdir = "/"
+    for step in parse_dockerfile(dockerfile.read_text()):
+        if step.instruction == "WORKDIR":
+            workdir = step.args if step.args.startswith("/") else f"{workdir.rstrip('/')}/{step.args}"
+        elif step.instruction == "FROM":
+            workdir = "/"
     return workdir
 
 
