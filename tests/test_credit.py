@@ -93,3 +93,131 @@ def test_opd_baseline_is_rescored_when_the_sampler_used_another_template(tmp_pat
     assert metrics["opd_prompt_mismatch"] == 1.0
     n = len(comp)
     assert torch.allclose(inputs["advantages"][0, :n], inputs["advantages"][1, :n], atol=1e-4)
+
+
+# -- the same cases through the async driver (AsyncLoops over the durable store) ---------------------------------
+def _ep(task, ep, rewards, votes=None, error_at=None):
+    """A multi-turn episode: turn k has the env reward rewards[k] (outcome channel) and PRM vote votes[k]."""
+    votes = votes or [None] * len(rewards)
+    return [Turn((1,), (2, 3), (-0.5, -0.5), 0, "e", task, ep, k, "a", NextState(role="tool", kind="tool", text="x"),
+                 r, {"outcome": r, "process": v}, None, k == len(rewards) - 1,
+                 error="step timed out" if k == error_at else None)
+            for k, (r, v) in enumerate(zip(rewards, votes, strict=True))]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from claw_trainer.tiny import build_tiny_model
+
+    path = build_tiny_model(tmp_path_factory.mktemp("tiny") / "m")
+    return AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+def _loops(tmp_path, tiny, loss="binary_rl", group_norm=True, **method):
+    from claw_trainer.async_loops import AsyncLoops
+    from claw_trainer.config import MethodConfig
+    from claw_trainer.learner import Learner
+    from claw_trainer.serving.store import TurnStore
+
+    learner = Learner(*tiny, MethodConfig(loss=loss, group_norm=group_norm, **method))
+    return AsyncLoops(TurnStore(tmp_path / "turns.sqlite"), None, learner, batch_size=64)
+
+
+def _judge(store, ids, votes):
+    for i, v in zip(ids, votes, strict=True):
+        assert store.claim(i)
+        store.set_judged(i, {"process": v, "hint": None})
+
+
+def _through_async(tmp_path, tiny, episodes, loss="binary_rl", group_norm=True):
+    """Record one env round, judge every turn with its own vote, score: {(episode, step): a_rl}, {id: reason}."""
+    loops = _loops(tmp_path, tiny, loss, group_norm)
+    turns = [t for ep in episodes for t in ep]
+    ids = loops.store.record_group(turns, "round-0", [f"episode-{t.episode}" for t in turns])
+    _judge(loops.store, ids, [t.reward_channels["process"] for t in turns])
+    loops.score_pending()
+    credited = {(t.episode, t.step): c["a_rl"] for _, t, _, c in loops.store.credited()}
+    reasons = {i: loops.store.row(i)["reason"] for i in loops.store.ids("dropped")}
+    loops.store.close()
+    return credited, reasons
+
+
+def _sync(episodes, loss="binary_rl", group_norm=True):
+    samples, _ = score_episodes(episodes, loss, group_norm)
+    return {(s.turn.episode, s.turn.step): s.a_rl for s in samples}
+
+
+CASES = {
+    "crash": [_ep("a", 0, [1.0]), _ep("a", 1, [-1.0]), _ep("a", 2, [0.0], error_at=0)],
+    "crash mid-episode": [_ep("a", 0, [0.0, 1.0]), _ep("a", 1, [0.0, 0.0, -1.0]), _ep("a", 2, [0.0, 1.0], error_at=0)],
+    "votes": [_ep("a", i, [0.0], [v]) for i, v in enumerate([1.0, -1.0, None, 0.0, 1.0])],
+    "groups of episodes": [_ep("a", 0, [0.0, 1.0]), _ep("a", 1, [0.0, 0.0]), _ep("b", 2, [0.5, 0.5]),
+                           _ep("b", 3, [0.0, 0.0, 0.0]), _ep("b", 4, [1.0])],
+    "votes in multi-turn episodes": [_ep("a", 0, [0.0, 1.0], [1.0, -1.0]), _ep("a", 1, [0.0, 0.0], [1.0, 1.0]),
+                                     _ep("b", 2, [0.0], [-1.0]), _ep("b", 3, [0.0, 0.0], [1.0, None])],
+}
+
+
+@pytest.mark.parametrize("group_norm", [True, False])
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_async_driver_gives_the_sync_advantages(tmp_path, tiny, case, group_norm):
+    import copy
+
+    episodes = CASES[case]
+    expected = _sync(copy.deepcopy(episodes), group_norm=group_norm)
+    got, reasons = _through_async(tmp_path, tiny, copy.deepcopy(episodes), group_norm=group_norm)
+    assert got.keys() == expected.keys()
+    assert [got[k] for k in sorted(got)] == pytest.approx([expected[k] for k in sorted(expected)], abs=1e-5)
+    crashed = sum(len(ep) for ep in episodes if any(t.error for t in ep))
+    assert list(reasons.values()).count("env error in its episode") == crashed  # dropped whole
+
+
+def test_an_env_round_waits_until_every_turn_is_judged(tmp_path, tiny):
+    loops = _loops(tmp_path, tiny)
+    episodes = CASES["groups of episodes"]
+    turns = [t for ep in episodes for t in ep]
+    ids = loops.store.record_group(turns, "round-0", [f"episode-{t.episode}" for t in turns])
+    _judge(loops.store, ids[:-1], [None] * (len(ids) - 1))
+    loops.score_pending()
+    assert loops.store.credited() == [] and not loops.store.ids("dropped")  # nothing scored, nothing dropped
+    _judge(loops.store, ids[-1:], [None])
+    loops.score_pending()
+    assert len(loops.store.credited()) == len(_sync(episodes))
+    loops.store.close()
+
+
+def test_live_turns_in_prompt_groups_wait_for_the_group_and_are_never_dropped_alone(tmp_path, tiny):
+    loops = _loops(tmp_path, tiny, live_groups="prompt", live_group_size=2)
+    store = loops.store
+
+    def live(prompt, vote):
+        i = store.record(Turn(prompt, (5, 6), (-0.5, -0.5), 0, "claw/serve", None, 0, 0, "a",
+                              NextState(role="user", kind="chat", text="thanks" if vote > 0 else "wrong")))
+        assert store.claim(i)
+        store.set_judged(i, {"process": vote, "hint": None}, "prompt-" + "-".join(map(str, prompt)))
+        return i
+
+    a = live((1, 2), 1.0)
+    loops.score_pending()
+    assert store.credited() == [] and not store.ids("dropped")  # alone: it waits
+    b = live((3, 4), -1.0)  # another prompt: its own group
+    c = live((1, 2), -1.0)
+    loops.score_pending()
+    credit = {i: c["a_rl"] for i, _, _, c in store.credited()}
+    assert credit == pytest.approx({a: 1.0, c: -1.0}, abs=1e-5) and b not in credit
+    store.close()
+
+
+def test_live_turns_get_personal_agent_credit_by_default(tmp_path, tiny):
+    loops = _loops(tmp_path, tiny)  # group_norm: true (the default) does not apply to live turns
+    store = loops.store
+    ids = [store.record(Turn((1, 2), (5, 6), (-0.5, -0.5), 0, "claw/serve", None, 0, 0, "a",
+                             NextState(role="user", kind="chat", text="x"))) for _ in range(3)]
+    _judge(store, ids, [1.0, -1.0, 0.0])
+    loops.score_pending()
+    assert {i: c["a_rl"] for i, _, _, c in store.credited()} == {ids[0]: 1.0, ids[1]: -1.0}
+    assert store.row(ids[2])["reason"] == "no signal"
+    assert loops.signal_snapshot()["warning"] is None  # a vote of 0 is not a configuration problem
+    store.close()
