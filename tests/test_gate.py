@@ -2,7 +2,9 @@
 
 A policy-gradient update on Digits-v0's reward is a good update; the same update with the reward inverted is
 a harmful one. The gate must publish the first, reject the second while serving stays on the last good
-version, and `claw rollback` must switch versions while requests are in flight without failing any.
+version, and `claw rollback` must switch versions while requests are in flight without failing any. With a
+real Learner + AsyncLoops + TurnStore behind it, the learner keeps stepping after rejections and rollbacks,
+and its next candidate descends from the served weights.
 """
 
 import json
@@ -19,7 +21,8 @@ import torch  # noqa: E402
 from claw_envs.core.errors import ConfigError  # noqa: E402
 from claw_envs.vector import ClawVectorEnv  # noqa: E402
 from claw_trainer.config import load_config  # noqa: E402
-from claw_trainer.serving.gate import GateConfig, PublishGate, compare, request_rollback  # noqa: E402
+from claw_trainer.gate import GateConfig, PublishGate, attach_gate, request_rollback  # noqa: E402
+from claw_trainer.gate.decision import decide, paired_binary_p_value, step_test  # noqa: E402
 from claw_trainer.toy import DigitsEnv  # noqa: E402
 
 SUITE = {"env": "claw_trainer.toy:DigitsEnv", "episodes": 4}
@@ -97,13 +100,17 @@ def served(tmp_path):
     stack.stop()
 
 
+def _gated(stack, **cfg) -> PublishGate:
+    """Attach a gate to a running-to-be stack the way ServeStack does for gate.enabled (admin routes, /health)."""
+    stack.gate = attach_gate(stack, GateConfig(suite=SUITE, **cfg))
+    return stack.gate
+
+
 def test_harmful_update_is_rejected_while_serving_stays_on_the_last_good_version(served, tmp_path):
     stack, model, tok = served
     torch.manual_seed(0)
-    gate = PublishGate(stack.policy, GateConfig(suite=SUITE, delta=0.05), tmp_path / "run" / "versions")
-    gate.mount(stack.app)
+    gate = _gated(stack, delta=0.05, max_drift_kl=100.0)
     stack.start()
-    gate.start()
     with httpx.Client(timeout=120) as client:
         assert gate.wait_idle()
         base = gate.store.decisions()[0]
@@ -128,7 +135,7 @@ def test_harmful_update_is_rejected_while_serving_stays_on_the_last_good_version
         after = _ask(client, stack).json()
     assert bad["decision"] == "rejected" and bad["version"] == 2, bad
     assert bad["metric"] < good["metric"] - 0.05 and bad["baseline_version"] == 1
-    assert bad["diff"] < bad["threshold"] and "reason" in bad  # the rejection carries its numbers
+    assert bad["diff"] < bad["threshold"] and "reason" in bad and not bad["checks"]["step"]  # with its numbers
     assert all(r.status_code == 200 and r.json()["policy_version"] == 1 for r in in_flight)
     assert after["policy_version"] == 1 and after["choices"][0]["message"]["content"] == good_reply
     g = health["gate"]
@@ -142,11 +149,8 @@ def test_harmful_update_is_rejected_while_serving_stays_on_the_last_good_version
 def test_rollback_switches_versions_with_requests_in_flight(served, tmp_path):
     stack, model, tok = served
     root = tmp_path / "run" / "versions"
-    gate = PublishGate(stack.policy, GateConfig(suite=SUITE, delta=100.0, keep=2), root)  # everything passes
-    gate.mount(stack.app)
+    gate = _gated(stack, delta=100.0, keep=2, max_drift_kl=0.0)  # everything passes
     stack.start()
-    gate.advertise(f"http://{stack.host}:{stack.port}")
-    gate.start()
     for v in (1, 2, 3):
         _pg_steps(model, tok, 1, +1.0, lr=5e-2)
         gate.publish(_state(model), v)
@@ -221,17 +225,61 @@ def test_rollback_switches_versions_with_requests_in_flight(served, tmp_path):
     from claw_trainer.serving.policy import ServedPolicy
 
     policy = ServedPolicy(model, tok, 8, 0.0, version=3)
-    restarted = PublishGate(policy, GateConfig(suite=SUITE), root).start()
+    restarted = PublishGate(policy, GateConfig(suite=SUITE, max_drift_kl=0.0), root).start()
     assert restarted.wait_idle() and policy.version == 0
     restarted.stop()
     policy.close()
 
 
-def test_gate_rule_and_config_errors():
-    assert compare([1.0, 1.0], [1.0, 1.0], 0.05, 1.64)["passed"]
-    assert not compare([0.0, 0.0, 0.0], [1.0, 1.0, 1.0], 0.05, 1.64)["passed"]
-    noisy = compare([0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0], 0.05, 1.64)  # mean −0 ± noise: passes
-    assert noisy["passed"] and noisy["diff_se"] > 0
+def test_13_of_16_against_16_of_16_is_rejected_and_ties_need_enough_episodes():
+    last = [1.0] * 16
+    worse = [1.0] * 13 + [0.0] * 3
+    for delta in (0.0, 0.05, 0.1, 0.2):  # the exact paired test: no margin up to 0.2 lets 3 losses pass
+        v = decide(worse, last, last, 0.0, delta, 0.05, 1.0)
+        assert not v["passed"] and not v["checks"]["step"] and v["test"] == "exact paired binary", v
+        assert v["p_value"] > 0.5
+    # the old rule (z-score allowance on top of δ) let this pass: mean −0.1875 ≥ −(0.05 + 1.64 · 0.1008)
+    # a tie proves non-inferiority only with enough episodes: p = (1 − δ)^n exactly
+    assert paired_binary_p_value(0, 0, 16, 0.05) == pytest.approx(0.95 ** 16, rel=1e-6)
+    assert not decide(last, last, last, 0.0, 0.05, 0.05, 1.0)["passed"]
+    assert decide(last, last, last, 0.0, 0.2, 0.05, 1.0)["passed"]  # 0.8^16 = 0.028 ≤ 0.05
+    assert GateConfig(delta=0.05).min_binary_episodes() == 59 and GateConfig(delta=0.2).min_binary_episodes() == 14
+    half = [1.0] * 8 + [0.0] * 8
+    assert decide(last, half, half, 0.0, 0.05, 0.05, 1.0)["passed"]  # 8 won, none lost: a real improvement
+    assert not decide([1.0] * 8 + [0.0] * 8, [0.0] * 8 + [1.0] * 8, half, 0.0, 0.2, 0.05, 1.0)["passed"]  # 8 won, 8 lost
+
+
+def test_small_regressions_never_accumulate_past_delta():
+    """Each candidate is within δ of the last published version (it passes the step test), but the gate also
+    bounds mean(candidate − base) ≥ −δ: the chain stops before it is δ below the base."""
+    delta, base = 0.05, [0.5 + 0.01 * i for i in range(16)]
+    last, published = base, []
+    for k in range(1, 11):
+        cand = [x - 0.02 for x in last]  # each candidate: 0.02 below the last published version
+        step = step_test(cand, last, delta, 0.05, binary=False)
+        v = decide(cand, last, base, 0.0, delta, 0.05, 1.0)
+        assert step["passed"], (k, step)  # 0.02 below the last published version: within δ
+        if v["passed"]:
+            published.append(v["diff_base"])
+            last = cand
+        else:
+            assert v["checks"] == {"step": True, "base": False, "drift": True}, v
+            assert "base" in v["reasons"][0]
+    assert published == pytest.approx([-0.02, -0.04])  # then −0.06 vs the base, again and again: never
+
+
+def test_the_drift_cap_decides_and_the_t_bound_counts_noise():
+    same = [0.2, -0.1, 0.4, 0.0]
+    assert decide(same, same, same, 0.3, 0.05, 0.05, 1.0)["passed"]
+    capped = decide(same, same, same, 1.5, 0.05, 0.05, 1.0)
+    assert not capped["passed"] and capped["checks"]["drift"] is False and "drift" in capped["reasons"][0]
+    assert decide(same, same, same, 1.5, 0.05, 0.05, 0.0)["passed"]  # max_drift_kl 0: no cap
+    noisy = step_test([0.0, 1.0, 0.0, 1.0], [1.0, 0.0, 1.0, 0.0], 0.05, 0.05, binary=False)
+    assert not noisy["passed"] and noisy["lcb"] < -0.05  # mean 0 but noise: not shown within δ
+    assert step_test([0.5] * 4, [0.5] * 4, 0.05, 0.05, binary=False)["passed"]
+
+
+def test_gate_config_errors():
     with pytest.raises(ConfigError, match="gate.suite.env"):
         GateConfig(suite={"episodes": 2}).validate()
     with pytest.raises(ConfigError, match="unknown keys"):
@@ -240,6 +288,11 @@ def test_gate_rule_and_config_errors():
         GateConfig(suite={"env": "claw/Chat-v0"}).validate()
     with pytest.raises(ConfigError, match="gate.metric"):
         GateConfig(suite=SUITE, metric="vibes").validate()
+    with pytest.raises(ConfigError, match="gate.alpha"):
+        GateConfig(suite=SUITE, alpha=0.7).validate()
+    with pytest.raises(ConfigError, match="exceeds the learner's max_staleness=4"):
+        GateConfig(suite=SUITE, every=6).check_staleness(4)
+    GateConfig(suite=SUITE, every=4).check_staleness(4)
 
 
 def test_serve_learn_publishes_only_through_the_gate(tmp_path):
@@ -252,7 +305,7 @@ def test_serve_learn_publishes_only_through_the_gate(tmp_path):
                              "--train.batch_size", "2", "--train.micro_batch_size", "2", "--train.lr", "1e-2",
                              "--train.max_new_tokens", "6", "--train.output_dir", str(tmp_path / "run"),
                              "--gate.enabled", "true", "--gate.suite", json.dumps(SUITE), "--gate.delta", "0.0",
-                             "--gate.z", "0.0"])
+                             "--gate.max_drift_kl", "0"])
     stack = ServeStack(cfg, learn=True, max_steps=2)
     gate = stack.gate
     assert gate is not None
@@ -278,7 +331,127 @@ def test_serve_learn_publishes_only_through_the_gate(tmp_path):
     decisions = gate.store.decisions()
     by_version = {d["version"]: d["decision"] for d in decisions if d["version"] in (1, 2)}
     assert set(by_version) == {1, 2}, decisions
-    assert set(by_version.values()) <= {"published", "rejected", "superseded"}
+    assert set(by_version.values()) <= {"published", "rejected", "superseded", "discarded"}
     published = [d["version"] for d in decisions if d["decision"] == "published"]
     assert stack.policy.publishes == len(published)  # nothing reached serving without passing the gate
     assert health["gate"]["served_version"] == (published[-1] if published else 0) == health["policy_version"]
+
+
+# -- the gate and a real learner ----------------------------------------------------------------------------
+def _learning(tmp_path, gate_cfg: dict, max_staleness: int = 2, lr: float = 1e-3):
+    """Real TurnStore + ServedPolicy + Learner + AsyncLoops fed by an EnvProducer on Digits-v0 (no judge: the
+    env's outcome is the reward), publishing through a gate; ``snapshots[step]`` = the learner's weights."""
+    from claw_envs.vector import ClawVectorEnv
+    from claw_trainer.async_loops import AsyncLoops
+    from claw_trainer.config import MethodConfig
+    from claw_trainer.env_producer import EnvProducer
+    from claw_trainer.learner import Learner
+    from claw_trainer.models import load_model
+    from claw_trainer.serving.policy import ServedPolicy
+    from claw_trainer.serving.store import TurnStore
+
+    torch.manual_seed(0)
+    model, tok = load_model("tiny", cache_dir=tmp_path / "cache")
+    served = ServedPolicy(load_model("tiny", cache_dir=tmp_path / "cache")[0], tok, 8, 1.0)
+    store = TurnStore(tmp_path / "turns.sqlite")
+    learner = Learner(model, tok, MethodConfig(loss="binary_rl"), lr=lr, max_staleness=max_staleness)
+    snapshots: dict[int, dict] = {0: _state(model)}
+    loops = AsyncLoops(store, served, learner, batch_size=4, checkpoint=tmp_path / "learner.pt",
+                       on_step=lambda m: snapshots.__setitem__(learner.step, learner.state_dict()))
+    gate = PublishGate(served, GateConfig(suite=SUITE, **gate_cfg), tmp_path / "versions")
+    gate.attach_learner(loops, learner.max_staleness)
+    loops.route_publishes(gate)
+    producer = EnvProducer(ClawVectorEnv([DigitsEnv] * 4), served, store, loops.notify, group_size=4,
+                           env_id="claw_trainer.toy:DigitsEnv")
+    return served, store, learner, loops, gate, producer, snapshots
+
+
+def _run(parts, steps: int, timeout: float = 240.0) -> None:
+    served, store, learner, loops, gate, producer, _ = parts
+    deadline = __import__("time").monotonic() + timeout
+    while learner.step < steps and __import__("time").monotonic() < deadline:
+        loops.raise_if_dead()
+        threading.Event().wait(0.1)
+    assert learner.step >= steps, (learner.step, dict(loops.stats), gate.counts, store.counts())
+
+
+def _close(parts) -> None:
+    served, store, learner, loops, gate, producer, _ = parts
+    producer.stop()
+    loops.stop()
+    gate.stop()
+    producer.vec_env.close()
+    served.close()
+    store.close()
+
+
+def _max_diff(a: dict, b: dict) -> float:
+    return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+
+def test_rejections_never_stop_learning_and_the_learner_restarts_from_the_served_weights(tmp_path):
+    """Before the gate re-based the learner, a rejection left every new turn (sampled by the served v0) more
+    than max_staleness steps behind the learner: it stopped at step max_staleness + 1 for good."""
+    lr = 1e-3
+    # binary suite, no margin: a candidate that wins no episode is never shown non-inferior, so all are rejected
+    parts = _learning(tmp_path, {"metric": "success", "delta": 0.0, "every": 2}, max_staleness=2, lr=lr)
+    served, store, learner, loops, gate, producer, snapshots = parts
+    gate.start()
+    assert gate.wait_idle()
+    loops.start()
+    producer.start()
+    try:
+        _run(parts, 12)  # ≫ max_staleness + every: the learner kept stepping through the rejections
+        assert gate.wait_idle(60)
+    finally:
+        _close(parts)
+    decisions = gate.store.decisions()
+    rebases = [d for d in decisions if d["decision"] == "rebased"]
+    assert gate.counts["rejected"] >= 3 and len(rebases) == gate.counts["rejected"], gate.counts
+    assert served.version == 0 and gate.counts["published"] == 0
+    assert loops.stats["trained"] >= 12 * 4
+    base = snapshots[0]
+    checked = 0
+    for r in rebases:  # the step right after a rebase is one Adam step (|update| ≤ lr) from the served weights
+        s = r["learner_step"]
+        if s + 1 in snapshots and s in snapshots:
+            assert _max_diff(snapshots[s + 1], base) <= lr * 1.001, s
+            assert _max_diff(snapshots[s], base) > lr * 1.5, s  # what it was re-based from: further away
+            checked += 1
+    assert checked >= 2, [r["learner_step"] for r in rebases]
+
+
+def test_learning_goes_on_after_a_rollback_from_the_rolled_back_weights(tmp_path):
+    lr = 1e-3
+    parts = _learning(tmp_path, {"delta": 100.0, "max_drift_kl": 0.0, "every": 1}, max_staleness=2, lr=lr)
+    served, store, learner, loops, gate, producer, snapshots = parts
+    gate.start()
+    assert gate.wait_idle()
+    loops.start()
+    producer.start()
+    try:
+        _run(parts, 5)
+        assert gate.wait_idle(60)
+        while served.version < 3:
+            threading.Event().wait(0.1)
+        gate.rollback(0)
+        at = gate.rebased_at
+        assert at >= 3 and served.version == 0
+        _run(parts, at + 6)
+        assert gate.wait_idle(60)
+    finally:
+        _close(parts)
+    assert _max_diff(snapshots[at + 1], snapshots[0]) <= lr * 1.001  # descends from v0, not from v{at}
+    after = [d for d in gate.store.decisions() if d["decision"] == "published" and d["version"] > at]
+    assert after and served.version > at  # published again after the rollback, from the rolled-back lineage
+
+
+def test_every_beyond_max_staleness_is_refused_when_the_learner_is_attached(tmp_path):
+    from claw_trainer.serving.stack import ServeStack
+
+    cfg = load_config(None, ["--model.name", "tiny", "--model.cache_dir", str(tmp_path / "cache"),
+                             "--judge.backend", "rules", "--method.loss", "binary_rl", "--train.output_dir",
+                             str(tmp_path / "run"), "--gate.enabled", "true", "--gate.suite", json.dumps(SUITE),
+                             "--gate.every", "5"])
+    with pytest.raises(ConfigError, match="gate.every=5 exceeds the learner's max_staleness=4"):
+        ServeStack(cfg, learn=True, max_staleness=4)

@@ -102,9 +102,10 @@ class PublishGate:
         self.drift: float | None = None
         self.counts = dict.fromkeys(COUNTED, 0)
         if cfg.metric == "success" and len(cfg.seeds()) < cfg.min_binary_episodes():
+            need = f"{cfg.min_binary_episodes()} episodes needed" if cfg.delta > 0 else "it needs gate.delta > 0"
             log.warning("publish gate: with %d binary episodes and δ=%s a candidate that wins no episode can never "
-                        "pass (%d needed for a tie); only improvements will be published", len(cfg.seeds()),
-                        cfg.delta, cfg.min_binary_episodes())
+                        "pass (%s for a tie to pass): only improvements will be published", len(cfg.seeds()),
+                        cfg.delta, need)
 
     # -- wiring ---------------------------------------------------------------------------------------------
     def attach_learner(self, lineage: Lineage, max_staleness: int) -> PublishGate:
