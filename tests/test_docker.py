@@ -92,8 +92,9 @@ def test_reader_recovers_from_a_stopped_or_killed_shell_keeping_files():
     with _sandbox() as sb:
         s = ShellSession(sb)
         s.run("cd /tmp && export KEEP=1 && echo data > /app/f")
-        r = sb.exec("kill -STOP $PPID; echo stopped", timeout=1)  # the reader stops: host deadline, new reader
+        r = sb.exec("kill -STOP $PPID; sleep 31 & sleep 31", timeout=1)  # the reader stops: host deadline
         assert r.timed_out and r.exit_code == 124
+        assert "sleep 31" not in sb.exec("ps -eo args").stdout  # the command's process group was killed too
         assert sb.exec("cat /app/f").stdout == "data\n"
         r = sb.exec("kill -KILL $PPID; sleep 1")
         assert r.exit_code == 137 and "reader" in r.stderr

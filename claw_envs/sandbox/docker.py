@@ -106,6 +106,16 @@ def _reader_source() -> str:
 
 
 _READER = _reader_source()
+_KILL_READER = """import os, sys
+r = sys.argv[1]
+for p in os.listdir("/proc"):
+    try:
+        if p.isdigit() and open(f"/proc/{p}/stat").read().rpartition(")")[2].split()[1] == r:
+            os.killpg(int(p), 9)  # a command the reader started leads its own process group
+    except (OSError, IndexError):
+        pass
+os.kill(int(r), 9)
+"""
 _available: list[bool] = []
 
 
@@ -247,10 +257,11 @@ class _Container:
             raise _ReaderLost(str(e)) from None
 
     def _stop_reader(self) -> str:
-        """Kill the reader (inside the container too, by its pid) and its client; returns the client's stderr."""
+        """Kill the reader, and the process groups of the commands it started, inside the container (by pid),
+        then its client; returns the client's stderr."""
         if self.reader_pid:
-            subprocess.run(["docker", "exec", "-u", _AGENT, self.cid, "kill", "-KILL", str(self.reader_pid)],
-                           capture_output=True, timeout=30)
+            subprocess.run(["docker", "exec", "-u", _AGENT, self.cid, "python3", "-I", "-S", "-c", _KILL_READER,
+                            str(self.reader_pid)], capture_output=True, timeout=30)
         err = ""
         if self.proc is not None:
             if self.proc.poll() is None:
