@@ -2,9 +2,12 @@
 
 Used as the CPU judge/policy server. ``POST /v1/chat/completions`` accepts ``messages``, ``temperature``,
 ``top_p``, ``max_tokens``, ``n``, ``seed``, ``logprobs``/``top_logprobs`` and ``tools``; every choice also
-carries ``token_ids`` and the response ``prompt_token_ids``, so trainers get token-exact samples. Log-probs
-are those of the sampling distribution (after temperature/top-p). Generation runs in a worker thread, one
-request at a time per model, so the server keeps answering ``/health`` while it generates.
+carries ``token_ids`` and the response ``prompt_token_ids``, so trainers get token-exact samples. Sampling is
+the trainer's own generator (:class:`~claw_trainer.policy.hf.HFPolicy`): every end-of-sequence id of the model
+stops a completion, and the stop token stays in ``token_ids`` (with its log-prob), so it is trained on.
+Log-probs are those of the sampling distribution (after temperature/top-p), whose parameters the response
+names in ``sampling``. Generation runs in a worker thread, one request at a time per model, so the server keeps
+answering ``/health`` while it generates.
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the request model defined in build_app.
@@ -23,6 +26,8 @@ def build_app(model: Any, tokenizer: Any, model_name: str = "local") -> Any:
     from fastapi.concurrency import run_in_threadpool
     from pydantic import BaseModel, Field
 
+    from claw_trainer.policy.hf import ENGINE, HFPolicy
+
     class ChatRequest(BaseModel):
         model: str | None = None
         messages: list[dict[str, Any]]
@@ -37,51 +42,42 @@ def build_app(model: Any, tokenizer: Any, model_name: str = "local") -> Any:
 
     app = FastAPI(title="claw serve-model")
     lock = threading.Lock()
-    eos = tokenizer.eos_token_id
 
     def generate(req: ChatRequest) -> dict[str, Any]:
+        policy = HFPolicy(model, tokenizer, req.max_tokens, req.temperature, req.top_p)  # the trainer's generator
         try:
-            prompt = tokenizer.apply_chat_template(req.messages, tools=req.tools, tokenize=False,
-                                                   add_generation_prompt=True)
+            prompt = policy.prompt_ids(req.messages, req.tools)
         except Exception as e:  # noqa: BLE001
             raise HTTPException(400, f"could not render the messages with the chat template: {e}") from e
-        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
-        n_prompt = ids["input_ids"].shape[1]
+        n_prompt = len(prompt)
         ctx = getattr(model.config, "max_position_embeddings", None)
         if ctx and n_prompt + req.max_tokens > ctx:
             raise HTTPException(400, context_overflow(ctx, n_prompt, req.max_tokens))
-        sample = req.temperature > 0
-        with lock, torch.no_grad():
+        with lock:
             if req.seed is not None:
                 torch.manual_seed(req.seed)
-            out = model.generate(**ids, max_new_tokens=req.max_tokens, do_sample=sample, num_return_sequences=req.n,
-                                 temperature=req.temperature if sample else None, top_p=req.top_p if sample else None,
-                                 top_k=0 if sample else None, output_scores=True, return_dict_in_generate=True,
-                                 pad_token_id=tokenizer.pad_token_id or eos)
-            logp = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (n, T, vocab), processed dist
+            samples = policy.sample([req.messages] * req.n, tools=[req.tools] * req.n,
+                                    top_logprobs=req.top_logprobs if req.logprobs else 0)
         choices, total = [], 0
-        for i in range(req.n):
-            toks = out.sequences[i, n_prompt:].tolist()
-            finish = "length"
-            if eos in toks:
-                toks, finish = toks[:toks.index(eos)], "stop"
+        for i, s in enumerate(samples):
+            toks = list(s.completion_ids)  # with the end-of-sequence token that stopped it: it is trained on
             total += len(toks)
-            choice: dict[str, Any] = {
-                "index": i, "finish_reason": finish, "token_ids": toks,
-                "message": {"role": "assistant", "content": tokenizer.decode(toks, skip_special_tokens=True)}}
+            choice: dict[str, Any] = {"index": i, "finish_reason": s.finish_reason, "token_ids": toks,
+                                      "message": {"role": "assistant", "content": s.text}}
             if req.logprobs:
                 content = []
-                for t, tok in enumerate(toks):
-                    entry = {"token": tokenizer.convert_ids_to_tokens(tok), "logprob": float(logp[i, t, tok])}
-                    if req.top_logprobs:
-                        vals, idx = logp[i, t].topk(req.top_logprobs)
-                        entry["top_logprobs"] = [{"token": tokenizer.convert_ids_to_tokens(int(j)),
-                                                  "logprob": float(v)} for v, j in zip(vals, idx, strict=True)]
+                for t, (tok, lp) in enumerate(zip(toks, s.logprobs, strict=True)):
+                    entry: dict[str, Any] = {"token": tokenizer.convert_ids_to_tokens(tok), "logprob": lp}
+                    if req.top_logprobs and s.top_logprobs:
+                        entry["top_logprobs"] = [{"token": tokenizer.convert_ids_to_tokens(j), "logprob": v}
+                                                 for j, v in s.top_logprobs[t]]
                     content.append(entry)
                 choice["logprobs"] = {"content": content}
             choices.append(choice)
         return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
-                "model": model_name, "choices": choices, "prompt_token_ids": ids["input_ids"][0].tolist(),
+                "model": model_name, "choices": choices, "prompt_token_ids": list(samples[0].prompt_ids),
+                "sampling": {"temperature": samples[0].temperature, "top_p": samples[0].top_p, "top_k": 0,
+                             "engine": ENGINE},
                 "usage": {"prompt_tokens": n_prompt, "completion_tokens": total, "total_tokens": n_prompt + total}}
 
     @app.post("/v1/chat/completions")

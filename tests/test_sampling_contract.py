@@ -66,3 +66,29 @@ def test_samples_carry_their_sampling_parameters_and_mismatch_is_detected(tmp_pa
     from dataclasses import replace
 
     assert not sampled_like_learner(replace(own, engine="vllm"), 1.0)
+
+
+def test_serve_model_is_the_trainers_generator_every_eos_stops_and_the_stop_token_is_kept(tmp_path):
+    import httpx
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from claw_trainer.policy.hf import HFPolicy
+    from claw_trainer.serve_model import ModelServer
+    from claw_trainer.tiny import build_tiny_model
+
+    path = build_tiny_model(tmp_path / "m")
+    model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    obs = [{"role": "user", "content": "what is 2+2?"}]
+    first = HFPolicy(model, tok, max_new_tokens=1, temperature=0.0).sample([obs])[0].completion_ids[0]
+    assert first != tok.eos_token_id
+    # a model with two end-of-sequence ids (like Qwen's <|im_end|> and <|endoftext|>); the tokenizer knows one
+    model.generation_config.eos_token_id = [tok.eos_token_id, first]
+    with ModelServer(model, tok) as server:
+        body = httpx.post(server.base_url + "/chat/completions", timeout=60,
+                          json={"messages": obs, "temperature": 0, "max_tokens": 8, "logprobs": True,
+                                "top_logprobs": 2}).json()
+    choice = body["choices"][0]
+    assert choice["token_ids"] == [first] and choice["finish_reason"] == "stop"  # stopped, stop token kept
+    assert len(choice["logprobs"]["content"]) == 1 and len(choice["logprobs"]["content"][0]["top_logprobs"]) == 2
+    assert body["sampling"] == {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "engine": "hf"}
+    assert HFPolicy(model, tok, max_new_tokens=8, temperature=0.0).sample([obs])[0].completion_ids == (first,)

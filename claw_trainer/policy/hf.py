@@ -32,6 +32,7 @@ class Sample:
     top_p: float | None = None  # 1.0 = no nucleus truncation
     top_k: int | None = None  # 0 = no top-k truncation
     engine: str | None = None  # hf | openai | vllm | upstream: who computed the log-probs
+    top_logprobs: tuple[tuple[tuple[int, float], ...], ...] | None = None  # per token: (id, log-prob) of the top-k
 
 
 def chat_prompt_ids(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict] | None = None) -> list[int]:
@@ -70,9 +71,10 @@ class HFPolicy:
     def prompt_ids(self, messages: list[dict[str, Any]], tools: list[dict] | None = None) -> list[int]:
         return chat_prompt_ids(self.tokenizer, messages, tools if tools is not None else self.tools)
 
-    def sample(self, observations: list[list[dict[str, Any]]], tools: list[list[dict] | None] | None = None
-               ) -> list[Sample]:
-        """One completion per observation; ``tools[i]`` (tool schemas) overrides the policy's for observation i."""
+    def sample(self, observations: list[list[dict[str, Any]]], tools: list[list[dict] | None] | None = None,
+               top_logprobs: int = 0) -> list[Sample]:
+        """One completion per observation; ``tools[i]`` (tool schemas) overrides the policy's for observation i.
+        ``top_logprobs > 0`` also records, per completion token, the sampling distribution's top-k (id, log-prob)."""
         import torch
 
         tools = tools or [None] * len(observations)
@@ -102,6 +104,11 @@ class HFPolicy:
                 toks, finish = toks[:end + 1], "stop"
             lps = tuple(float(logp[i, t, tok]) for t, tok in enumerate(toks))
             text = self.tokenizer.decode(toks, skip_special_tokens=True)
+            top = None
+            if top_logprobs:
+                vals, idx = logp[i, :len(toks)].topk(top_logprobs, dim=-1)
+                top = tuple(tuple((int(j), float(v)) for v, j in zip(vr.tolist(), ir.tolist(), strict=True))
+                            for vr, ir in zip(vals, idx, strict=True))
             samples.append(Sample(tuple(p), tuple(toks), lps, text, finish, self.version,
-                                  self.temperature if sample else 0.0, self.top_p if sample else 1.0, 0, ENGINE))
+                                  self.temperature if sample else 0.0, self.top_p if sample else 1.0, 0, ENGINE, top))
         return samples
