@@ -199,16 +199,28 @@ class Learner:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def save(self, path: str | Path, batch_ids: list[int]) -> None:
-        """Atomic checkpoint: weights, optimizer, scheduler, step and the turn ids of the step's batch."""
+        """Atomic, durable checkpoint: weights, optimizer, scheduler, step and the turn ids of the step's batch.
+
+        Written to a temporary file, fsynced, renamed over ``path``, and the folder fsynced: after a crash or a
+        power cut the file is the old checkpoint or the new one, never a torn one."""
         path = Path(path)
         tmp = path.with_suffix(".tmp")
-        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(), "step": self.step, "batch_ids": batch_ids}, tmp)
+        with open(tmp, "wb") as fh:
+            torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(), "step": self.step, "batch_ids": list(batch_ids)}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
     def load(self, path: str | Path) -> list[int]:
-        """Restore a checkpoint; returns the batch ids of its last step."""
-        state = torch.load(path, weights_only=False)
+        """Restore a checkpoint (tensors and plain values only: ``weights_only=True`` runs no pickled code);
+        returns the batch ids of its last step."""
+        state = torch.load(path, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if "scheduler" in state:

@@ -10,8 +10,10 @@
   by the fingerprint of its first user message and last assistant message (text and tool calls, whitespace
   and JSON formatting ignored) — so two users who both open with "hi" get two sessions.
 * With ``n > 1`` the choice the client continued (matched by fingerprint) gets the next state; its siblings
-  are dropped as ``choice not continued``. ``close`` and the idle sweep finish a session: its awaiting turn is
-  recorded as done, without a next state.
+  are dropped as ``choice not continued``. ``close`` and the retention sweep (awaiting turns older than the
+  retention, days by default) finish a session: its awaiting turn is recorded as done, without a next state.
+  A reply that comes later still becomes the next state of the turn it answers (unless that turn was already
+  trained on): the turn is reopened and judged with it.
 * With ``scrub_pii`` text is scrubbed before it is stored; a turn whose text held PII is stored scrubbed,
   without token ids, and dropped from training.
 """
@@ -65,10 +67,14 @@ def _trailing_answers(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out[::-1]
 
 
+RETENTION_S = 7 * 86400.0  # awaiting turns are closed after a week by default (users answer late)
+
+
 class SessionRecorder:
     """Writes every sampled turn to the store and attaches next states as sessions continue."""
 
-    def __init__(self, store: TurnStore, on_record: Any = None, idle_timeout: float = 600.0, scrub_pii: bool = False):
+    def __init__(self, store: TurnStore, on_record: Any = None, idle_timeout: float = RETENTION_S,
+                 scrub_pii: bool = False):
         self.store, self.on_record, self.idle_timeout, self.scrub_pii = store, on_record, idle_timeout, scrub_pii
         self.lock = threading.Lock()
         self.recorded = 0  # turns written (any status)
@@ -86,6 +92,9 @@ class SessionRecorder:
             return
         with self.lock:
             rows = self.store.awaiting(tenant, session)
+            late = not rows
+            if late:  # closed (retention sweep or close) before the reply came: the reply is still its next state
+                rows = self.store.closed_last(tenant, session)
             if not rows:
                 return
             fp = fingerprint(tenant, messages)
@@ -99,13 +108,14 @@ class SessionRecorder:
             role = "tool" if any(m["role"] == "tool" for m in new) else "user"  # a tool result, maybe with notes
             turn.next_state = NextState(role=role, kind="tool" if role == "tool" else "chat", text=text,
                                         payload={"messages": new})
+            turn.done = False
             status, reason = "recorded", None
             if self.scrub_pii and scrub_text(text) != text:
                 turn.next_state = NextState(role=turn.next_state.role, kind=turn.next_state.kind,
                                             text=scrub_text(text))
                 turn.prompt_ids, turn.completion_ids, turn.logprobs = (), (), ()
                 status, reason = "dropped", "pii scrubbed"
-            attached = self.store.attach(chosen.id, turn, status, reason)
+            attached = (self.store.reopen if late else self.store.attach)(chosen.id, turn, status, reason)
             siblings = [r.id for r in rows if r.id != chosen.id and r.request_id == chosen.request_id]
             self.store.mark(siblings, "dropped", reason="choice not continued")
             turn_id = chosen.id
@@ -146,5 +156,6 @@ class SessionRecorder:
         return bool(closed)
 
     def sweep(self) -> int:
-        """Close sessions idle longer than ``idle_timeout``; returns how many."""
+        """Close sessions whose awaiting turn is older than the retention (``idle_timeout`` seconds); returns how
+        many. A reply after that still becomes the turn's next state (see :meth:`before`)."""
         return sum(self.close(t, s) for t, s in self.store.awaiting_older_than(self.idle_timeout))

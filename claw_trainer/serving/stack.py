@@ -40,7 +40,7 @@ method.live_group_size). Turns dropped for lack of signal are reported in /healt
 
 class ServeStack:
     def __init__(self, cfg: RunConfig, learn: bool = False, host: str = "127.0.0.1", port: int = 0,
-                 default_turn_type: str = "main", idle_timeout: float = 600.0, scrub_pii: bool = False,
+                 default_turn_type: str = "main", idle_timeout: float | None = None, scrub_pii: bool = False,
                  batch_size: int | None = None, max_staleness: int = 4, stale: str = "drop",
                  max_steps: int | None = None, upstream: str | None = None, upstream_model: str | None = None,
                  upstream_api_key: str | None = None, api_keys: list[str] | None = None,
@@ -54,7 +54,7 @@ class ServeStack:
         from claw_trainer.serving.auth import Auth
         from claw_trainer.serving.policy import ServedPolicy
         from claw_trainer.serving.proxy import build_proxy
-        from claw_trainer.serving.sessions import SessionRecorder
+        from claw_trainer.serving.sessions import RETENTION_S, SessionRecorder
         from claw_trainer.serving.store import TurnStore
         from claw_trainer.serving.upstream import UpstreamPolicy
 
@@ -85,7 +85,8 @@ class ServeStack:
             self.loops = AsyncLoops(self.store, self.policy, learner, judge, hint, batch_size or cfg.train.batch_size,
                                     checkpoint=out / "learner.pt", max_steps=max_steps)
         on_record = self.loops.notify if self.loops else None
-        self.recorder = SessionRecorder(self.store, on_record, idle_timeout, scrub_pii)
+        # retention of awaiting turns: idle_timeout seconds, or RETENTION_S (7 days) by default
+        self.recorder = SessionRecorder(self.store, on_record, idle_timeout or RETENTION_S, scrub_pii)
         self.gate: Any = None  # gate.enabled: every candidate version is evaluated before it is served
         health = self._health
         self.app = build_proxy(self.policy, self.recorder, default_turn_type, auth=auth,
@@ -117,7 +118,7 @@ class ServeStack:
         return f"http://{self.host}:{self.port}/v1"
 
     def _sweep(self) -> None:
-        while not self._stop.wait(min(5.0, self.recorder.idle_timeout / 2)):
+        while not self._stop.wait(min(60.0, self.recorder.idle_timeout / 2)):
             self.recorder.sweep()
 
     def start(self) -> ServeStack:

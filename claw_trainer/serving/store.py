@@ -24,6 +24,7 @@ from claw_envs.core.errors import ConfigError
 from claw_trainer.rollout import Turn, json_default
 
 AWAITING = "awaiting_next_state"
+REOPENABLE = ("no next state", "choice not continued")  # drop reasons a late reply undoes
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -152,6 +153,28 @@ class TurnStore:
                         "session = ? AND status = ? AND turn_type = 'main' ORDER BY id DESC",
                         (tenant, session, AWAITING)).fetchall()
         return [Awaiting(i, Turn.from_json(json.loads(t)), n or 0, r, f) for i, t, n, r, f in rows]
+
+    def closed_last(self, tenant: str, session: str) -> list[Awaiting]:
+        """The session's last main request's turns if they were closed without a next state (by ``close`` or the
+        retention sweep) and not trained: a late reply still becomes their next state (:meth:`reopen`)."""
+        rows = self._tx("SELECT id, turn, n_messages, request_id, fingerprint, status, reason FROM turns WHERE "
+                        "tenant = ? AND session = ? AND turn_type = 'main' AND request_id = (SELECT request_id FROM "
+                        "turns WHERE tenant = ? AND session = ? AND turn_type = 'main' ORDER BY id DESC LIMIT 1) "
+                        "ORDER BY id DESC", (tenant, session, tenant, session)).fetchall()
+        out = []
+        for i, t, n, r, f, status, reason in rows:
+            turn = Turn.from_json(json.loads(t))
+            if turn.next_state is None and (status == "recorded" or (status == "dropped" and reason in REOPENABLE)):
+                out.append(Awaiting(i, turn, n or 0, r, f))
+        return out
+
+    def reopen(self, turn_id: int, turn: Turn, status: str = "recorded", reason: str | None = None) -> bool:
+        """Give a closed turn (see :meth:`closed_last`) its late next state; False if it moved on meanwhile."""
+        q = ",".join("?" * len(REOPENABLE))
+        return self._tx(f"UPDATE turns SET turn = ?, status = ?, reason = ?, judgement = NULL, credit = NULL WHERE "
+                        f"id = ? AND (status = 'recorded' OR (status = 'dropped' AND reason IN ({q})))",
+                        (json.dumps(turn.to_json(), default=json_default), status, reason, turn_id,
+                         *REOPENABLE)).rowcount == 1
 
     def awaiting_older_than(self, seconds: float) -> list[tuple[str, str]]:
         """(tenant, session) pairs whose awaiting turn was sampled more than ``seconds`` ago."""
