@@ -133,3 +133,11 @@ class RayEnvPool:
             ray.get(self.manager.shutdown.remote(), timeout=30)
         with contextlib.suppress(Exception):
             ray.kill(self.manager)
+
+    close = shutdown  # the name every env and vector env uses
+
+    def __enter__(self) -> RayEnvPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
