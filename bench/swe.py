@@ -48,7 +48,7 @@ def main() -> None:
         repo = big_repo(tmp)
         n_files = sum(1 for p in repo.rglob("*") if p.is_file())
         inst = replace(load_instances(FIXTURE)[0], source=repo)
-        env = SWEEnv(instances=[inst])
+        env = SWEEnv(tasks=[inst])
         env.reset(seed=0)  # packs the repo once (cached), starts the sandbox
         # baselines: a git repo on the host, cloned / copied per reset
         _, data = pack_repo(repo)
