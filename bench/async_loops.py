@@ -67,7 +67,7 @@ def _components(tmp: Path, batch: int):
     model, tok = load_model("tiny", cache_dir=tmp / "cache")
     store = TurnStore(tmp / "turns.sqlite")
     served = ServedPolicy(copy.deepcopy(model), tok, max_new_tokens=8)
-    learner = Learner(model, tok, MethodConfig(loss="binary_rl"), lr=1e-4)
+    learner = Learner(model, tok, MethodConfig(loss="binary_rl", group_norm=False), lr=1e-4)  # groups of one
     judge = Judge(SlowRules(), mode="binary", m=1, cache_size=0)
     loops = AsyncLoops(store, served, learner, judge, None, batch_size=batch)
     vec = ClawVectorEnv([SlowEnv for _ in range(N_ENVS)])
