@@ -166,23 +166,42 @@ def ensure_base(*, mirror: str | None = None, force: bool = False, progress: Pro
     return BASE
 
 
-def _context_hash(dockerfile_text: str, context: Path) -> str:
-    """Hash of the files a Dockerfile's COPY/ADD steps read from ``context`` (all of it when unclear)."""
+def _sources(dockerfile_text: str, context: Path) -> list[Path]:
+    """The paths in ``context`` that the Dockerfile's COPY/ADD steps read (``--from`` stages excluded)."""
     from claw_envs.terminal.dockerfile import parse_dockerfile
 
     srcs: list[str] = []
     for step in parse_dockerfile(dockerfile_text):
-        if step.instruction in ("COPY", "ADD"):
+        if step.instruction in ("COPY", "ADD") and "--from" not in step.args:
             parts = [p for p in step.args.replace("[", " ").replace("]", " ").replace(",", " ").replace('"', " ")
                      .split() if not p.startswith("--")]
             srcs += parts[:-1]
-    h = hashlib.sha256()
+    out: list[Path] = []
     for src in sorted(set(srcs)):
-        for p in sorted(context.glob(src.lstrip("/")) if any(c in src for c in "*?[") else [context / src]):
-            files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p] if p.is_file() else []
-            for f in files:
-                h.update(str(f.relative_to(context)).encode() + b"\0" + f.read_bytes() + b"\0")
+        out += sorted(context.glob(src.lstrip("/")) if any(c in src for c in "*?[") else [context / src])
+    return [p for p in out if p.exists()]
+
+
+def _context_hash(dockerfile_text: str, context: Path) -> str:
+    """Hash of the files a Dockerfile's COPY/ADD steps read from ``context``."""
+    h = hashlib.sha256()
+    for p in _sources(dockerfile_text, context):
+        files = sorted(x for x in p.rglob("*") if x.is_file() and "__pycache__" not in x.parts) if p.is_dir() \
+            else [p]
+        for f in files:
+            h.update(str(f.relative_to(context)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def _minimal_context(dockerfile_text: str, context: Path, into: Path) -> None:
+    """Copy only what the COPY/ADD steps read into ``into`` (a repository-root context stays small)."""
+    for p in _sources(dockerfile_text, context):
+        dst = into / p.relative_to(context)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if p.is_dir():
+            shutil.copytree(p, dst, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(p, dst, follow_symlinks=False)
 
 
 def map_from(image: str) -> str:
@@ -242,13 +261,12 @@ def build(dockerfile_text: str, context: Path, tag: str, *, mirror: str | None =
     why = images_unavailable()
     if why:
         raise SandboxError(why)
-    with tempfile.NamedTemporaryFile("w", suffix=".Dockerfile", delete=False) as f:
-        f.write(text + f"LABEL {LABEL}={want}\n")
-    try:
-        _stream(["docker", "build", "--network", "host", "--force-rm", "-t", tag, "-f", f.name, str(context)],
-                f"docker build {tag}", progress)
-    finally:
-        os.unlink(f.name)
+    with tempfile.TemporaryDirectory(prefix="claw-build-") as d:
+        _minimal_context(dockerfile_text, context, Path(d) / "ctx")
+        (Path(d) / "ctx").mkdir(exist_ok=True)
+        (Path(d) / "Dockerfile").write_text(text + f"LABEL {LABEL}={want}\n")
+        _stream(["docker", "build", "--network", "host", "--force-rm", "-t", tag, "-f", f"{d}/Dockerfile",
+                 f"{d}/ctx"], f"docker build {tag}", progress)
     return tag
 
 
