@@ -455,3 +455,34 @@ def test_every_beyond_max_staleness_is_refused_when_the_learner_is_attached(tmp_
                              "--gate.every", "5"])
     with pytest.raises(ConfigError, match="gate.every=5 exceeds the learner's max_staleness=4"):
         ServeStack(cfg, learn=True, max_staleness=4)
+
+
+def test_a_restart_after_rejections_resumes_learning_from_the_served_weights(tmp_path):
+    """The learner checkpoint and the gate's index survive a restart: the restarted gate serves the indexed
+    version and re-bases the resumed learner on it, so turns of the served version are fresh again."""
+    cfg = {"metric": "success", "delta": 0.0, "every": 2}
+    parts = _learning(tmp_path, cfg, max_staleness=2)
+    served, store, learner, loops, gate, producer, _ = parts
+    gate.start()
+    assert gate.wait_idle()
+    loops.start()
+    producer.start()
+    try:
+        _run(parts, 6)
+    finally:
+        _close(parts)
+    stopped_at = learner.step
+
+    parts = _learning(tmp_path, cfg, max_staleness=2)  # same folder: learner.pt, turns.sqlite, versions/
+    served, store, learner, loops, gate, producer, snapshots = parts
+    assert learner.step == stopped_at and served.version == stopped_at  # the loops re-published the checkpoint
+    gate.start()
+    assert served.version == 0 and gate.rebased_at == stopped_at  # the index's version, and the learner on it
+    assert _max_diff(learner.state_dict(), gate.store.load(0)) == 0.0
+    loops.start()
+    producer.start()
+    try:
+        _run(parts, stopped_at + 6)
+    finally:
+        _close(parts)
+    assert [d["decision"] for d in gate.store.decisions()].count("restored") == 1
