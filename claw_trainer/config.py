@@ -41,6 +41,9 @@ class EnvConfig:
     step_timeout: float = 120.0
     hosting: str = "local"  # where sub-envs run: local (threads) | ray (Ray actors) | remote (claw env-server)
     ray_address: str = ""  # hosting=ray: Ray cluster address (auto, host:port, ray://...); "" = local Ray on 127.0.0.1
+    # hosting=ray: Ray options of each env actor over the default {num_cpus: 0.25, scheduling_strategy: SPREAD};
+    # a cluster that cannot place env.num_envs such actors is an error at start, naming what it has
+    ray_actor_options: dict[str, Any] = field(default_factory=dict)
     remote_urls: list[str] = field(default_factory=list)  # hosting=remote: env-server URLs, used round-robin
     remote_token: str = ""  # hosting=remote: bearer token of the env servers ("" = none)
 

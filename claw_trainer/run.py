@@ -47,7 +47,8 @@ def make_vec_env(cfg: RunConfig, judges: tuple[Any, Any] | None = None) -> Any:
     judge, hint = judges if judges is not None else make_judges(cfg)
     e = cfg.env  # env.hosting picks where sub-envs run: threads here, Ray actors, or env servers
     makers = env_factories(e.id, e.kwargs, e.num_envs, e.hosting, ray_address=e.ray_address,
-                           remote_urls=e.remote_urls, remote_token=e.remote_token or None, step_timeout=e.step_timeout)
+                           remote_urls=e.remote_urls, remote_token=e.remote_token or None, step_timeout=e.step_timeout,
+                           ray_actor_options=e.ray_actor_options or None)
 
     def wrapped(make: Any) -> Any:
         def factory() -> gym.Env:

@@ -67,8 +67,17 @@ def actor_class() -> Any:
     return _ACTOR["cls"]
 
 
+# An env actor mostly waits (on its sandbox, a subprocess, a browser): a quarter of a CPU each, so 8 sub-envs fit
+# on a 2-CPU node. Override with ``actor_options`` (``env.ray_actor_options`` in a run config).
+DEFAULT_ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 0.25, "scheduling_strategy": "SPREAD", "max_restarts": 0}
+
+
+def actor_options(options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Ray options of an env actor: :data:`DEFAULT_ACTOR_OPTIONS` overridden by ``options``."""
+    return {**DEFAULT_ACTOR_OPTIONS, **(options or {})}
+
+
 def start_actor(make: Callable[[], Any], options: dict[str, Any] | None = None) -> Any:
     """A new env actor (non-blocking: Ray schedules it; the first call waits for it). By default actors
-    ask for one CPU and are spread over the cluster's nodes."""
-    opts = {"num_cpus": 1, "scheduling_strategy": "SPREAD", "max_restarts": 0, **(options or {})}
-    return actor_class().options(**opts).remote(make)
+    ask for a quarter of a CPU and are spread over the cluster's nodes."""
+    return actor_class().options(**actor_options(options)).remote(make)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from claw_envs.ray.actor import EnvFactory, start_actor
+from claw_envs.ray.actor import EnvFactory, actor_options, start_actor
 from claw_envs.ray.env import RayEnv
 from claw_envs.vector import ClawVectorEnv
 
@@ -50,12 +50,41 @@ def connect(address: str | None = None, **init_kwargs: Any) -> None:
         ray.init(**init_kwargs)
 
 
+def check_placement(num_envs: int, options: dict[str, Any] | None = None) -> None:
+    """Raise ConfigError at once when the cluster's alive nodes cannot hold ``num_envs`` env actors with these
+    options (CPUs, GPUs and custom resources, each actor on one node), instead of waiting for actors that
+    never start."""
+    import math
+
+    import ray
+
+    from claw_envs.core.errors import ConfigError
+
+    opts = actor_options(options)
+    need = {"CPU": float(opts.get("num_cpus") or 0), "GPU": float(opts.get("num_gpus") or 0),
+            **{k: float(v) for k, v in (opts.get("resources") or {}).items()}}
+    need = {k: v for k, v in need.items() if v > 0}
+    if not need:
+        return
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    room = sum(min(math.floor(res.get(k, 0.0) / v + 1e-9) for k, v in need.items()) for res in nodes)
+    if room < num_envs:
+        have = {k: sum(res.get(k, 0.0) for res in nodes) for k in need}
+        ask = ", ".join(f"{v:g} {k}" for k, v in need.items())
+        got = ", ".join(f"{v:g} {k}" for k, v in have.items())
+        raise ConfigError(f"env.hosting=ray: {num_envs} env actors asking {ask} each cannot be placed: the cluster "
+                          f"has {got} on {len(nodes)} alive node(s), room for {room} such actors. Lower "
+                          "env.num_envs, lower env.ray_actor_options (e.g. {num_cpus: 0.25}, the default), or "
+                          "add nodes")
+
+
 def ray_env_factories(env_id: str | None = None, num_envs: int = 1, *, env_kwargs: dict[str, Any] | None = None,
                       make: Callable[[], Any] | None = None, step_timeout: float = 120.0, reset_timeout: float = 600.0,
                       actor_options: dict[str, Any] | None = None) -> list[Callable[[], RayEnv]]:
     """One factory per sub-env slot. All actors are started now (concurrently; Ray spreads them over the nodes);
     a slot's first call adopts its pre-started actor, later calls (a vector env replacing a failed sub-env)
     start a new one."""
+    check_placement(num_envs, actor_options)
     make = make or EnvFactory(env_id, dict(env_kwargs or {}))
     actors: list[Any] = [start_actor(make, actor_options) for _ in range(num_envs)]
     shared: dict[str, Any] = {}
