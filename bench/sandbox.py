@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -95,10 +96,12 @@ def main() -> None:
     if why:
         sys.exit(f"bench/sandbox.py compares local and docker: {why}")
     ensure_image("terminal")
-    res: dict = {"machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+    res: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                             "load_avg_1m_start": os.getloadavg()[0]},
                  "command": CMD, "n": n, "think_s": args.think}
     for backend in ("local", "docker"):
         res[backend] = steps(backend, n) | resets(backend, max(n // 2, 10), args.think)
+    res["machine"]["load_avg_1m_end"] = os.getloadavg()[0]
     lo, do = res["local"], res["docker"]
     res["ratios"] = {"docker_vs_local_step_p50": do["env_step_p50"] / lo["env_step_p50"],
                      "docker_vs_local_reset_p50": do["reset_p50"] / lo["reset_p50"],
@@ -116,6 +119,8 @@ def main() -> None:
           f"docker step vs one `docker exec` per step: {r['docker_step_vs_raw_docker_exec_p50']:.2f}x; "
           f"local step overhead over raw bash: {r['local_step_overhead_over_raw_bash_ms']:.2f} ms "
           f"(exec alone {r['local_exec_overhead_over_raw_bash_ms']:.2f} ms)")
+    print(f"load average (1 min) {res['machine']['load_avg_1m_start']:.1f} at start, "
+          f"{res['machine']['load_avg_1m_end']:.1f} at end, on {os.cpu_count()} CPUs")
     out = Path(__file__).parent / "results" / "sandbox.json"
     out.write_text(json.dumps(res, indent=2))
     print(f"\nwritten to {out}")

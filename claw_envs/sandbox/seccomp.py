@@ -114,8 +114,7 @@ def docker_profile() -> dict:
     """The ``init`` policy (``setns`` refused too) as a Docker seccomp profile, for
     ``docker run --security-opt seccomp=FILE``: allow by default; the ``BLOCKED`` calls, ``setns`` and
     ``clone`` with any ``CLONE_NEW*`` flag answer ``EPERM``; ``clone3`` answers ``ENOSYS``; only x86_64 calls
-    are listed (libseccomp kills a process making calls of another architecture). Names the engine's
-    libseccomp does not know are skipped by the engine."""
+    are listed (calls of another architecture get libseccomp's bad-architecture action)."""
     rules: list[dict] = [{"names": [*BLOCKED, "setns"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM}]
     for flag in CLONE_NEW_FLAGS.values():
         rules.append({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM,
