@@ -303,6 +303,8 @@ EXTERNAL: dict[tuple[str, ...], tuple[str, str]] = {
                           "base + env_images/, cached by content)"),
     ("gui", "check"): ("claw_envs.gui.check:main", "reset + no-op + evaluate every OSWorld task file of a folder "
                        "on a local desktop: outcome table and coverage line"),
+    ("swe", "build"): ("claw_envs.swe.build.cli:main", "SWE instances from a fix commit, a PyPI sdist or a repository "
+                       "(--synthesize N bugs), validated in the sandbox: instances.jsonl + report.json"),
 }
 
 

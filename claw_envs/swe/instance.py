@@ -4,6 +4,13 @@ A project instance folder (``tasks/swe/<instance_id>/``) holds ``repo/`` (the li
 state), ``fix.patch`` (gold), ``test.patch`` and ``meta.yaml`` (problem statement, FAIL_TO_PASS,
 PASS_TO_PASS, version). Rows from SWE-bench Verified / SWE-Gym carry the same fields, but their repositories
 live in SWE-bench's images (docker backend).
+
+Rows written by ``claw swe build`` add ``claw_*`` keys that make them runnable on the local backend:
+``claw_source`` (the repository tree; a ``.git`` in it is kept, so ``base_commit`` is its real commit),
+``claw_setup_patch`` (committed on top of the source to form ``base_commit``: a synthesized bug),
+``claw_deps`` (a folder of installed dependencies, made importable in the sandbox), ``claw_pythonpath``
+(repository folders put first on ``sys.path``, e.g. ``src``) and ``claw_meta`` (provenance and difficulty).
+Relative paths are relative to the JSONL file's folder.
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ class SWEInstance:
     eval_script: str | None = None
     source: Path | None = None  # a local repo tree (project instances)
     extra: dict[str, Any] = field(default_factory=dict)
+    setup_patch: str = ""  # applied to ``source`` and committed: the result is base_commit
+    deps: Path | None = None  # installed dependencies, importable in the sandbox
+    pythonpath: tuple[str, ...] = ()  # repository folders first on sys.path (e.g. "src")
 
     @property
     def test_files(self) -> list[str]:
@@ -49,6 +59,22 @@ class SWEInstance:
                 "version": self.version, "log_parser": self.log_parser, "eval_type": self.eval_type,
                 "eval_script": self.eval_script}
 
+    def claw_row(self, relative_to: Path | None = None) -> dict[str, Any]:
+        """``row()`` plus the ``claw_*`` keys (paths relative to ``relative_to`` when they lie under it)."""
+        def rel(p: Path | None) -> str | None:
+            if p is None:
+                return None
+            if relative_to is not None:
+                try:
+                    return str(Path(p).resolve().relative_to(Path(relative_to).resolve()))
+                except ValueError:
+                    pass
+            return str(Path(p).resolve())
+
+        return {**self.row(), "claw_source": rel(self.source), "claw_setup_patch": self.setup_patch,
+                "claw_deps": rel(self.deps), "claw_pythonpath": list(self.pythonpath),
+                "claw_meta": self.extra.get("meta", {})}
+
 
 def _tests(value: Any, where: str, key: str) -> tuple[str, ...]:
     if isinstance(value, str):  # SWE-bench stores these lists as JSON strings
@@ -61,17 +87,37 @@ def _tests(value: Any, where: str, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def from_row(row: dict[str, Any], where: str = "row", source: Path | None = None) -> SWEInstance:
+def _path(value: Any, base: Path | None, where: str, key: str) -> Path | None:
+    if not value:
+        return None
+    p = Path(str(value))
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    if not p.exists():
+        raise TaskError(f"{where}: {key} {str(p)!r} does not exist (paths are relative to the JSONL's folder)")
+    return p
+
+
+def from_row(row: dict[str, Any], where: str = "row", source: Path | None = None,
+             base: Path | None = None) -> SWEInstance:
+    """An instance from a SWE-bench row (``claw_*`` keys included; relative paths resolved against ``base``)."""
     missing = [k for k in REQUIRED if k not in row]
     if missing:
         raise TaskError(f"{where}: missing SWE-bench fields {missing}")
+    pythonpath = row.get("claw_pythonpath") or []
+    if not isinstance(pythonpath, list) or not all(isinstance(x, str) and not x.startswith("/") and ".." not in x
+                                                    for x in pythonpath):
+        raise TaskError(f"{where}: claw_pythonpath must be a list of repository-relative folders")
     return SWEInstance(
         instance_id=str(row["instance_id"]), repo=str(row["repo"]), problem_statement=str(row["problem_statement"]),
         FAIL_TO_PASS=_tests(row["FAIL_TO_PASS"], where, "FAIL_TO_PASS"),
         PASS_TO_PASS=_tests(row["PASS_TO_PASS"], where, "PASS_TO_PASS"), patch=row.get("patch") or "",
         test_patch=row.get("test_patch") or "", base_commit=row.get("base_commit") or "",
         version=str(row.get("version") or "1.0"), log_parser=row.get("log_parser") or "parse_log_pytest",
-        eval_type=row.get("eval_type") or "pass_and_fail", eval_script=row.get("eval_script"), source=source)
+        eval_type=row.get("eval_type") or "pass_and_fail", eval_script=row.get("eval_script"),
+        source=source or _path(row.get("claw_source"), base, where, "claw_source"),
+        setup_patch=row.get("claw_setup_patch") or "", deps=_path(row.get("claw_deps"), base, where, "claw_deps"),
+        pythonpath=tuple(pythonpath), extra={"meta": row["claw_meta"]} if row.get("claw_meta") else {})
 
 
 def load_folder(folder: Path) -> SWEInstance:
@@ -93,7 +139,7 @@ def load_instances(path: str | Path) -> list[SWEInstance]:
     """Instances from a folder of instance folders, one instance folder, or a JSONL file of rows."""
     p = Path(path)
     if p.suffix == ".jsonl":
-        return [from_row(obj, where) for where, obj in read_jsonl(p)]
+        return [from_row(obj, where, base=p.parent) for where, obj in read_jsonl(p)]
     if (p / "meta.yaml").is_file():
         return [load_folder(p)]
     if not p.is_dir():
