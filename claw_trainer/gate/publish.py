@@ -251,7 +251,12 @@ class PublishGate:
             return
         with self._swap:
             model, version = self.policy.current()
-            step = self.lineage.rebase(_clone(model.state_dict()), version)
+            try:
+                step = self.lineage.rebase(_clone(model.state_dict()), version)
+            except Exception as e:  # noqa: BLE001 — serving goes on; the event says why learning may stall
+                log.exception("publish gate: re-basing the learner on v%s failed", version)
+                self._decide({"version": version, "decision": "rebase failed", "reason": f"{why}: {e}"})
+                return
             with self._cv:
                 self.rebased_at = max(self.rebased_at, step)
                 pending, self._pending = self._pending, None
