@@ -52,10 +52,10 @@ def _train_run(root: Path, cache: Path) -> Path:
     from claw_envs.vector import ClawVectorEnv
     from claw_trainer.buffer import RolloutBuffer
     from claw_trainer.credit import score_episodes
+    from claw_trainer.gate import GateConfig, PublishGate
     from claw_trainer.models import load_model
     from claw_trainer.policy.hf import HFPolicy
     from claw_trainer.rollout import collect_episodes
-    from claw_trainer.serving.gate import GateConfig, PublishGate
     from claw_trainer.serving.policy import ServedPolicy
 
     run = root / "digits-combine"

@@ -26,7 +26,7 @@ def cmd_view(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from claw_trainer.serving.gate import request_rollback
+    from claw_trainer.gate import request_rollback
 
     root = Path(args.run) / "versions" if (Path(args.run) / "versions").is_dir() else Path(args.run)
     how, body = request_rollback(root, args.to, args.url)
