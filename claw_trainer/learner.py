@@ -180,14 +180,42 @@ class Learner:
         The weights become ``state_dict`` (full weights, as :meth:`state_dict` gives), the optimizer's moments
         are cleared, the step counter and LR schedule go on (version numbers stay unique). Staleness is then
         counted along the new lineage (:meth:`split_stale`): a turn of ``version`` is as old as the steps taken
-        since, a turn of another version ``p`` older by ``|version − p|`` more. LoRA runs cannot be re-based
-        yet (their adapter is not recoverable from merged weights): that raises ``ConfigError``.
+        since, a turn of another version ``p`` older by ``|version − p|`` more.
+
+        LoRA: the frozen base stays as it is and the adapter is solved for. Each adapted weight's served delta
+        ``W − W_base`` has rank ≤ r when it came from this adapter, so its SVD ``U S Vᵀ`` gives it exactly:
+        ``B = U_r √(S_r/s)``, ``A = √(S_r/s) V_rᵀ`` with the adapter's scaling ``s`` (``B A s = W − W_base``;
+        rows of A for (near-)zero singular values are kept, so the adapter never loses its gradient).
+        Served weights that differ from the base outside the adapters, or whose delta needs more than rank r
+        (relative residual > 1e-3), cannot be reached by this learner: ``ConfigError``.
         """
-        if hasattr(self.model, "peft_config"):
-            raise ConfigError("the publish gate cannot re-base a LoRA learner (model.lora_r > 0) on served weights "
-                              "yet; serve --learn with gate.enabled and full fine-tuning (model.lora_r: 0)")
         with torch.no_grad():
-            self.model.load_state_dict(state_dict)
+            if hasattr(self.model, "peft_config"):
+                from peft.tuners.lora import LoraLayer
+
+                base = self.model.get_base_model()
+                adapted = {f"{n}.weight": m for n, m in base.named_modules() if isinstance(m, LoraLayer)}
+                for k, v in base.state_dict().items():
+                    k = k.replace("base_layer.", "")
+                    if "lora_" not in k and k not in adapted and not torch.equal(v, state_dict[k].to(v.dtype)):
+                        raise ConfigError(f"cannot re-base the LoRA learner: served weight {k} differs from the "
+                                          "frozen base outside the adapters")
+                for key, m in adapted.items():
+                    (name,) = m.active_adapters
+                    delta = state_dict[key].float() - m.base_layer.weight.float()
+                    delta = delta.T if getattr(m, "fan_in_fan_out", False) else delta
+                    u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+                    r, scale = m.r[name], m.scaling[name]
+                    if float(s[r:].norm()) > 1e-3 * max(float(s.norm()), 1e-12):
+                        raise ConfigError(f"cannot re-base the LoRA learner: served {key} is not within rank {r} "
+                                          "of the frozen base (was it trained by another adapter?)")
+                    live = s[:r] > 1e-4 * float(s[0])  # the others: keep A's row, zero B's column, so the
+                    root = torch.where(live, (s[:r] / scale).sqrt(), 0.0)  # adapter keeps its gradient
+                    a = m.lora_A[name].weight
+                    a.copy_(torch.where(live[:, None], root[:, None] * vh[:r], a.float()))
+                    m.lora_B[name].weight.copy_(u[:, :r] * root)
+            else:
+                self.model.load_state_dict(state_dict)
         self.optimizer.state.clear()
         self.model.eval()
         self.rebased_onto = (int(version), self.step)

@@ -486,3 +486,43 @@ def test_a_restart_after_rejections_resumes_learning_from_the_served_weights(tmp
     finally:
         _close(parts)
     assert [d["decision"] for d in gate.store.decisions()].count("restored") == 1
+
+
+def test_a_lora_learner_is_rebased_exactly_and_its_base_never_moves(tmp_path):
+    from peft import LoraConfig
+
+    from claw_trainer.config import MethodConfig
+    from claw_trainer.learner import Learner
+    from claw_trainer.models import load_model
+
+    torch.manual_seed(0)
+    model, tok = load_model("tiny", cache_dir=tmp_path / "cache")
+    learner = Learner(model, tok, MethodConfig(loss="binary_rl"), lr=1e-2,
+                      peft_config=LoraConfig(r=4, lora_alpha=16, task_type="CAUSAL_LM",
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    frozen = {k: v.clone() for k, v in learner.model.get_base_model().state_dict().items() if "lora_" not in k}
+    zero = learner.state_dict()  # B = 0: the base itself
+    lora = [p for n, p in learner.model.named_parameters() if "lora_" in n]
+
+    def perturb(seed):
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in lora:
+                p.add_(0.05 * torch.randn(p.shape, generator=g))
+        return learner.state_dict()
+
+    served = perturb(1)
+    perturb(2)
+    assert _max_diff(learner.state_dict(), served) > 1e-3
+    learner.rebase(served, 3)
+    assert _max_diff(learner.state_dict(), served) < 1e-5 and learner.rebased_onto == (3, 0)
+    learner.rebase(zero, 0)  # back to the base: B = 0, A keeps its rows (so B still gets a gradient)
+    assert _max_diff(learner.state_dict(), zero) < 1e-6
+    assert all(float(p.detach().abs().sum()) > 0 for n, p in learner.model.named_parameters() if "lora_A" in n)
+    base_now = learner.model.get_base_model().state_dict()
+    assert all(torch.equal(v, base_now[k]) for k, v in frozen.items())  # bit-identical
+    bad = dict(served)
+    key = next(k for k in bad if k.endswith("mlp.up_proj.weight"))
+    bad[key] = bad[key] + 1.0  # not reachable by the adapter
+    with pytest.raises(ConfigError, match="differs from the frozen base outside the adapters"):
+        learner.rebase(bad, 4)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from claw_envs.core.errors import ConfigError
 from claw_trainer.gate.config import GateConfig
 from claw_trainer.gate.publish import Lineage, PublishGate, Served
 from claw_trainer.gate.versions import VersionStore, request_rollback
@@ -27,9 +26,6 @@ def attach_gate(stack: Any, cfg: GateConfig | dict[str, Any]) -> PublishGate:
     gate_cfg = GateConfig.from_dict(cfg) if isinstance(cfg, dict) else cfg
     gate = PublishGate(stack.policy, gate_cfg, Path(stack.cfg.train.output_dir) / "versions")
     if stack.loops is not None:
-        if stack.cfg.model.lora_r > 0:
-            raise ConfigError("gate.enabled with --learn needs full fine-tuning (model.lora_r: 0): the gate re-bases "
-                              "the learner on served weights after a rejection, which a LoRA learner cannot do yet")
         gate.attach_learner(stack.loops, stack.loops.learner.max_staleness)
         stack.loops.route_publishes(gate)
     stack.app.include_router(admin_router(gate))
