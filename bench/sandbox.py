@@ -4,10 +4,11 @@
   sandbox's bare ``exec``, per backend, against ``subprocess.run(["bash", "-c", cmd])`` on the host (the
   local baseline) and ``docker exec CONTAINER bash -c cmd`` (the docker baseline: one ``docker exec`` per
   step, how the docker backend worked before its command reader);
-* reset p50: ``TerminalEnv.reset`` of a small task (fresh sandbox + task set-up), per backend. Docker resets
-  claim a container from the warm pool: measured with episodes of 10 steps and ``--think`` seconds (default
-  0.5, an agent's model call) between resets, and also back to back (the pool drained: a cold ``docker run``);
-  the cold ``start`` p50 is reported too.
+* reset p50: ``TerminalEnv.reset`` of a small task (fresh sandbox + task set-up), and the sandbox's own
+  ``reset`` alone, per backend. Resets
+  claim a started sandbox from the warm pool: measured with episodes of 10 steps and ``--think`` seconds
+  (default 0.5, an agent's model call) between resets; for docker also back to back (the pool drains: a cold
+  ``docker run``) and the cold ``start`` p50.
 
 Usage: python bench/sandbox.py [--quick] [--think S]   (results also in bench/results/sandbox.json)
 """
@@ -65,6 +66,15 @@ def resets(backend: str, n: int, think: float) -> dict:
         time.sleep(think)
         paced += timed(lambda: env.reset(seed=0), 1)
     res["reset_p50"], res["reset_p95"] = pct(paced, 50), pct(paced, 95)
+    bare = []  # the sandbox's own reset (no task set-up), same pacing
+    for _ in range(n):
+        sb = env.unwrapped._sandbox
+        for _ in range(10):
+            sb.exec(CMD)
+        time.sleep(think)
+        bare += timed(sb.reset, 1)
+    res["sandbox_reset_p50"] = pct(bare, 50)
+    env.reset(seed=0)
     if backend == "docker":
         from claw_envs.sandbox.docker import DockerSandbox, drain_pools
 
@@ -108,12 +118,13 @@ def main() -> None:
                      "docker_step_vs_raw_docker_exec_p50": do["env_step_p50"] / do["raw_p50"],
                      "local_step_overhead_over_raw_bash_ms": lo["env_step_p50"] - lo["raw_p50"],
                      "local_exec_overhead_over_raw_bash_ms": lo["exec_p50"] - lo["raw_p50"]}
-    print("| backend | env.step p50 ms | sandbox.exec p50 ms | baseline p50 ms | env.reset p50 ms |\n|---|---|---|---|---|")
+    print("| backend | env.step p50 ms | sandbox.exec p50 ms | baseline p50 ms | env.reset p50 ms | sandbox.reset p50 ms |"
+          "\n|---|---|---|---|---|---|")
     print(f"| local | {lo['env_step_p50']:.2f} | {lo['exec_p50']:.2f} | {lo['raw_p50']:.2f} (host bash -c) | "
-          f"{lo['reset_p50']:.2f} |")
+          f"{lo['reset_p50']:.2f} | {lo['sandbox_reset_p50']:.2f} |")
     print(f"| docker | {do['env_step_p50']:.2f} | {do['exec_p50']:.2f} | {do['raw_p50']:.2f} (docker exec) | "
-          f"{do['reset_p50']:.2f} (warm pool; back to back {do['reset_back_to_back_p50']:.0f}, cold start "
-          f"{do['cold_start_p50']:.0f}) |")
+          f"{do['reset_p50']:.2f} | {do['sandbox_reset_p50']:.2f} (warm pool; back to back "
+          f"{do['reset_back_to_back_p50']:.0f}, cold start {do['cold_start_p50']:.0f}) |")
     r = res["ratios"]
     print(f"\ndocker/local: step {r['docker_vs_local_step_p50']:.2f}x, reset {r['docker_vs_local_reset_p50']:.2f}x; "
           f"docker step vs one `docker exec` per step: {r['docker_step_vs_raw_docker_exec_p50']:.2f}x; "

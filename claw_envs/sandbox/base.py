@@ -41,8 +41,8 @@ class SandboxConfig:
     Sizes accept k/m/g suffixes. ``max_processes`` caps the processes of one sandbox (all its commands
     together). ``seccomp`` (local backend) installs the filter of ``claw_envs.sandbox.seccomp`` on every
     process in the sandbox; turning it off is for benchmarks and kernels without seccomp only.
-    ``image`` and ``pool`` concern the docker backend only (the image to run; how many started containers
-    per configuration wait for ``reset`` to claim them).
+    ``pool`` is how many started sandboxes per configuration wait for ``reset`` to claim them (0: reset
+    starts a new one itself); ``image`` is the docker backend's image.
     """
 
     workdir: str = "/app"
@@ -58,7 +58,7 @@ class SandboxConfig:
     seccomp: bool = True
     env: dict[str, str] = field(default_factory=dict)
     image: str = "claw-gym/terminal:latest"  # docker backend only
-    pool: int = 2  # docker backend only: started containers kept ready per configuration, claimed by reset()
+    pool: int = 2  # started sandboxes (containers) kept ready per configuration, claimed by reset()
 
 
 def parse_size(value: str | int) -> int:

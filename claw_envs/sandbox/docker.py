@@ -300,6 +300,7 @@ class _Container:
 _pool_lock = threading.Lock()
 _pools: dict[tuple, collections.deque] = {}
 _filling: set[tuple] = set()
+POOLED_CONFIGS = 2  # configurations that keep a pool at once (the most recently claimed ones)
 _live: set[_Container] = set()  # every container this process holds (pools, sandboxes, being removed)
 _reapers: list[threading.Thread] = []  # background removals of reset sandboxes' old containers
 
@@ -335,6 +336,11 @@ def _claim(key: tuple, run_args: list[str], reader_cfg: dict, size: int) -> _Con
         refill = size > 0 and key not in _filling
         if refill:
             _filling.add(key)
+        # only the POOLED_CONFIGS most recently claimed configurations keep a pool
+        _pools[key] = _pools.pop(key)
+        evicted = [x for k in list(_pools)[:-POOLED_CONFIGS] for x in _pools.pop(k)]
+    for x in evicted:
+        _discard(x, wait=False)
     if refill:
         threading.Thread(target=_fill, args=(key, run_args, reader_cfg, size), daemon=True,
                          name="claw-docker-pool").start()
@@ -353,7 +359,7 @@ def _fill(key: tuple, run_args: list[str], reader_cfg: dict, size: int) -> None:
                 log.warning("warm pool: %s", e)
                 return
             with _pool_lock:
-                if not _closing:
+                if not _closing and key in _pools:
                     _pools[key].append(c)
                     continue
             _discard(c, wait=True)

@@ -30,6 +30,10 @@ opened once at start, checked not to be the caller's own, and entered through th
 grant nothing: their owner (host root) has no mapping in the sandbox's user namespace, and
 ``no_new_privs`` is set (with seccomp on). ``close`` kills the namespace's init, which takes every process in the sandbox
 with it and frees its file systems.
+
+``reset`` claims a started sandbox of the same configuration from a small per-process pool
+(``config.pool``, refilled by one long-lived background thread: bubblewrap's ``--die-with-parent`` is tied to
+the thread that started it) and tears the old one down on another thread; ``close`` waits for that.
 """
 
 from __future__ import annotations
@@ -164,6 +168,85 @@ def _host_uid() -> int:
                 return uid
 
 
+_STATE = ("_proc", "_init_pid", "_ns_init", "_uid", "_ns_fds", "_nested", "userns_inode", "_filter")
+_pool_lock = threading.Lock()
+_pools: dict[tuple, list[LocalSandbox]] = {}
+_pool_filling: set[tuple] = set()
+POOLED_CONFIGS = 2  # configurations that keep a pool at once (the most recently claimed ones)
+
+
+def _pool_claim(config: SandboxConfig) -> LocalSandbox | None:
+    """A started sandbox of ``config`` from this process's pool (None if none waits); starts a refill."""
+    key = (os.getpid(), json.dumps(config.__dict__, sort_keys=True, default=str))
+    with _pool_lock:
+        pool = _pools.setdefault(key, [])
+        got = pool.pop(0) if pool else None
+        refill = key not in _pool_filling
+        if refill:
+            _pool_filling.add(key)
+        # only the POOLED_CONFIGS most recently claimed configurations keep a pool (processes are capped)
+        _pools[key] = _pools.pop(key)
+        evicted = [sb for k in list(_pools)[:-POOLED_CONFIGS] for sb in _pools.pop(k)]
+    for sb in evicted:
+        threading.Thread(target=sb.close, daemon=True, name="claw-sandbox-close").start()
+    if refill:
+        _pool_worker().put((key, config, int(config.pool)))
+    return got
+
+
+_worker: list = []
+
+
+def _pool_worker():
+    """The queue of one long-lived thread that starts pooled sandboxes: bubblewrap's --die-with-parent is
+    tied to the thread that started it, so that thread must live as long as the process."""
+    import queue
+
+    with _pool_lock:
+        if not _worker or _worker[0][1] != os.getpid():
+            q: queue.Queue = queue.Queue()
+
+            def run() -> None:
+                while True:
+                    _pool_fill(*q.get())
+
+            threading.Thread(target=run, daemon=True, name="claw-sandbox-pool").start()
+            _worker[:] = [(q, os.getpid())]
+        return _worker[0][0]
+
+
+def _pool_fill(key: tuple, config: SandboxConfig, size: int) -> None:
+    try:
+        while True:
+            with _pool_lock:
+                if len(_pools.get(key, ())) >= size:
+                    return
+            sb = LocalSandbox(config)
+            try:
+                sb.start()
+            except SandboxError:
+                return  # the synchronous path reports the error
+            with _pool_lock:
+                if key not in _pools:  # evicted meanwhile
+                    break
+                _pools[key].append(sb)
+        sb.close()
+    finally:
+        with _pool_lock:
+            _pool_filling.discard(key)
+
+
+@atexit.register
+def drain_pool() -> None:
+    """Close every started sandbox waiting in this process's pools."""
+    with _pool_lock:
+        waiting = [sb for pool in _pools.values() for sb in pool]
+        for pool in _pools.values():
+            pool.clear()
+    for sb in waiting:
+        sb.close()
+
+
 class LocalSandbox:
     """Bubblewrap sandbox. See the module docstring for what it isolates and how."""
 
@@ -179,6 +262,7 @@ class LocalSandbox:
         self._nested = False
         self.userns_inode: int | None = None
         self._filter = None
+        self._closing: list[threading.Thread] = []
         self._env = {"PATH": PATH, "HOME": "/root", "USER": "agent", "LOGNAME": "agent",
                      "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb", "SHELL": "/bin/bash",
                      **self.config.env}
@@ -364,6 +448,9 @@ class LocalSandbox:
         self._ns_fds = {}
 
     def close(self) -> None:
+        for t in getattr(self, "_closing", ()):  # sandboxes replaced by reset(), still being torn down
+            t.join()
+        self._closing = []
         if self._proc is None:
             return
         self._kill()
@@ -375,8 +462,29 @@ class LocalSandbox:
         self.userns_inode = None
 
     def reset(self) -> None:
-        self.close()
-        self.start()
+        """A fresh sandbox. With ``config.pool`` > 0 (and for this class only: subclasses with state of their
+        own reset synchronously) it is claimed from a pool of started sandboxes of the same configuration,
+        refilled in the background, and the old one is torn down on a background thread (``close`` waits)."""
+        if type(self) is not LocalSandbox or self.config.pool <= 0:
+            self.close()
+            self.start()
+            return
+        if self._proc is not None:
+            old = object.__new__(LocalSandbox)
+            old.__dict__.update(self.__dict__)
+            old._closing = []
+            t = threading.Thread(target=old.close, name="claw-sandbox-close", daemon=True)
+            self._closing = [x for x in self._closing if x.is_alive()] + [t]
+            t.start()
+        self._proc = self._init_pid = self._ns_init = self._uid = None
+        self._ns_fds, self.userns_inode = {}, None
+        fresh = _pool_claim(self.config)
+        if fresh is None:
+            self.start()
+        else:
+            for k in _STATE:
+                setattr(self, k, getattr(fresh, k))
+            fresh._proc, fresh._ns_fds = None, {}
 
     def __enter__(self) -> LocalSandbox:
         self.start()
