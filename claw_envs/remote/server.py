@@ -20,7 +20,8 @@ Protocol (OpenEnv's, read from ``openenv-core``):
   ``GET /claw/spec`` (env id, kind, spaces, tools: what ``RemoteEnv`` rebuilds its spaces from).
 
 With ``token`` set, every request but ``/health`` needs ``Authorization: Bearer <token>`` (HTTP 401; the
-WebSocket handshake is refused with code 1008).
+WebSocket handshake is refused with code 1008). Clients that cannot send a header (OpenEnv's own, which appends
+``/ws`` to its base URL) use the WebSocket at ``/t/<token>/ws``: base URL ``http://host:port/t/<token>``.
 
 Needs the ``[remote]`` extra (fastapi, uvicorn, websockets).
 """
@@ -203,7 +204,16 @@ def create_app(cfg: ServerConfig) -> Any:
 
     @app.websocket("/ws")
     async def ws_endpoint(ws: WebSocket) -> None:
-        if not server.authorized(ws.headers.get("authorization")):
+        await serve_ws(ws, ws.headers.get("authorization"))
+
+    @app.websocket("/t/{token}/ws")
+    async def ws_token_path(ws: WebSocket, token: str) -> None:
+        # OpenEnv's client cannot send headers; it appends /ws to its base URL, so a base URL of
+        # http://host:port/t/<token> carries the token in the path instead
+        await serve_ws(ws, f"Bearer {token}")
+
+    async def serve_ws(ws: WebSocket, authorization: str | None) -> None:
+        if not server.authorized(authorization):
             await ws.close(code=1008, reason="missing or wrong bearer token")
             return
         await ws.accept()
