@@ -143,13 +143,19 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scrub_policy(args: argparse.Namespace):
+    from claw_trainer.serving.scrub import ScrubPolicy
+
+    return ScrubPolicy(args.scrub_pii, frozenset(args.scrub_opt_out or ()))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from claw_trainer.serving.stack import ServeStack
 
     cfg = _config(args)
     _quiet()
     stack = ServeStack(cfg, learn=args.learn, host=args.host, port=args.port, default_turn_type=args.default_turn_type,
-                       idle_timeout=args.idle_timeout, scrub_pii=args.scrub_pii, max_staleness=args.max_staleness,
+                       idle_timeout=args.idle_timeout, scrub_pii=_scrub_policy(args), max_staleness=args.max_staleness,
                        stale=args.stale, max_steps=args.max_steps, upstream=args.upstream,
                        upstream_model=args.upstream_model, upstream_api_key=args.upstream_api_key,
                        api_keys=args.api_key, api_keys_file=args.api_keys_file, max_batch=args.max_batch,
@@ -204,7 +210,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--default-turn-type", default="main", choices=["main", "side"],
                    help="turn type for clients that send neither X-Turn-Type nor turn_type")
     s.add_argument("--idle-timeout", type=float, default=600.0, help="seconds before an idle session is closed")
-    s.add_argument("--scrub-pii", action="store_true", help="scrub emails, phone numbers and keys before storing")
+    s.add_argument("--scrub-pii", action=argparse.BooleanOptionalAction, default=True,
+                   help="redact e-mails, phone/card/ID numbers and API keys before storing (on by default)")
+    s.add_argument("--scrub-opt-out", action="append", metavar="TENANT",
+                   help="store this tenant's turns unredacted (the user's choice; repeatable)")
     s.add_argument("--max-staleness", type=int, default=4, help="policy versions a sample may lag behind")
     s.add_argument("--stale", default="drop", choices=["drop", "downweight"])
     s.add_argument("--max-steps", type=int, default=None, help="stop training after N steps (serving goes on)")

@@ -14,8 +14,9 @@
   retention, days by default) finish a session: its awaiting turn is recorded as done, without a next state.
   A reply that comes later still becomes the next state of the turn it answers (unless that turn was already
   trained on): the turn is reopened and judged with it.
-* With ``scrub_pii`` text is scrubbed before it is stored; a turn whose text held PII is stored scrubbed,
-  without token ids, and dropped from training.
+* With ``scrub_pii`` (a bool or a :class:`~claw_trainer.serving.scrub.ScrubPolicy`: per-tenant opt-out) text is
+  scrubbed before it is stored; a turn whose text held PII is stored scrubbed, without token ids, and dropped
+  from training, and its stored response body (replayed to retries) is scrubbed and loses its token ids.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from typing import Any
 
 from claw_envs.core.nextstate import NextState
 from claw_trainer.rollout import Turn
-from claw_trainer.serving.scrub import scrub_messages, scrub_text
+from claw_trainer.serving.scrub import (
+    ScrubPolicy,
+    scrub_messages,
+    scrub_response,
+    scrub_text,
+    strip_token_ids,
+)
 from claw_trainer.serving.store import AWAITING, Served, TurnStore
 
 
@@ -74,8 +81,9 @@ class SessionRecorder:
     """Writes every sampled turn to the store and attaches next states as sessions continue."""
 
     def __init__(self, store: TurnStore, on_record: Any = None, idle_timeout: float = RETENTION_S,
-                 scrub_pii: bool = False):
-        self.store, self.on_record, self.idle_timeout, self.scrub_pii = store, on_record, idle_timeout, scrub_pii
+                 scrub_pii: bool | ScrubPolicy = False):
+        self.store, self.on_record, self.idle_timeout = store, on_record, idle_timeout
+        self.scrub_pii = ScrubPolicy.of(scrub_pii)
         self.lock = threading.Lock()
         self.recorded = 0  # turns written (any status)
 
@@ -110,7 +118,7 @@ class SessionRecorder:
                                         payload={"messages": new})
             turn.done = False
             status, reason = "recorded", None
-            if self.scrub_pii and scrub_text(text) != text:
+            if self.scrub_pii.applies(tenant) and scrub_text(text) != text:
                 turn.next_state = NextState(role=turn.next_state.role, kind=turn.next_state.kind,
                                             text=scrub_text(text))
                 turn.prompt_ids, turn.completion_ids, turn.logprobs = (), (), ()
@@ -131,12 +139,16 @@ class SessionRecorder:
             for k, turn in enumerate(turns):
                 turn.step = step
                 status, reason = (AWAITING, None) if turn_type == "main" else ("dropped", "side turn")
-                if self.scrub_pii:
+                if self.scrub_pii.applies(tenant):
                     msgs, action = scrub_messages(turn.messages or []), scrub_text(turn.action)
                     if msgs != (turn.messages or []) or action != turn.action:
                         turn.messages, turn.action = msgs, action
                         turn.prompt_ids, turn.completion_ids, turn.logprobs = (), (), ()
                         status, reason = "dropped", "pii scrubbed"
+                    if k == 0:
+                        response, echoed = scrub_response(response)
+                        if echoed or reason == "pii scrubbed":  # its token ids encode the original text
+                            response = strip_token_ids(response)
                 served = Served(tenant, request_id, k, n_messages, fingerprints[k], response if k == 0 else None)
                 ids.append(self.store.record(turn, session, turn_type, status, reason, served))
                 self.recorded += 1
