@@ -12,9 +12,12 @@ rollout (the returned text is appended to the prompt) and ``get_reward()`` after
 
     from trl import GRPOConfig, GRPOTrainer
     from claw_envs.adapters.trl import environment_factory
-    trainer = GRPOTrainer(model=model, processing_class=tok, args=GRPOConfig(max_steps=10, ...),
+    args = GRPOConfig(max_steps=10, use_cpu=True, bf16=False, ...)   # on a CPU; GRPOConfig defaults to bf16
+    trainer = GRPOTrainer(model=model, processing_class=tok, args=args,
                           environment_factory=environment_factory("claw/ToolCall-v0", tasks="generated"))
     trainer.train()
+
+(the README's "With TRL" example is complete and runs in the test suite).
 """
 
 from __future__ import annotations
