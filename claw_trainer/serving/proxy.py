@@ -178,6 +178,10 @@ def build_proxy(policy: Any, recorder: SessionRecorder, default_turn_type: str =
                                      headers={"Cache-Control": "no-cache"})
         return out
 
+    from claw_trainer.serving.responses import add_responses_route
+
+    add_responses_route(app, handler)  # POST /v1/responses: the Responses API over the same handler
+
     @app.post("/v1/sessions/{session}/close")
     async def close(session: str, request: Request) -> dict[str, Any]:
         tenant = handler.auth.tenant(request.headers)
