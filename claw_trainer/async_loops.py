@@ -178,7 +178,7 @@ class AsyncLoops:
             if size is not None:  # an env round: wait until every member is judged (or dropped)
                 if len(members) < size or any(st in ("recorded", "judging") for _, st, _, _, _ in members):
                     continue
-                targets = {i for i, st, _, _, _ in members if st == "judged"}
+                targets = set(self.store.unscored_in(group))  # judged, not credited yet
                 # credited or trained members keep counting toward the group's statistics
                 rows = [(i, t, j) for i, st, t, j, _ in members]
                 self._score(rows, targets, method.group_norm, episodes_of_env=True)
