@@ -93,7 +93,7 @@ def test_every_env_speaks_one_api(env_id):
         pytest.skip(f"{env_id}: {reason}")
     tasks, task_id, actions, success = CASES[env_id]
     reset_info, info, reward = run_episode(env_id, tasks, task_id, actions)
-    assert reset_info["task_id"] == task_id
+    assert (reset_info["task_id"], reset_info["max_steps"], reset_info["backend"]) == (task_id, len(actions), "local")
     assert info["task_id"] == task_id
     outcome = info["outcome"]
     assert isinstance(outcome["score"], float) and isinstance(outcome["success"], bool), outcome

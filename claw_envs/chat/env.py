@@ -128,7 +128,7 @@ class ChatEnv(ClawEnv):
         self.messages = ([{"role": "system", "content": self.system_prompt}] if self.system_prompt else [])
         self.messages.append({"role": "user", "content": self.scenario.first_message()})
         self.turns, self.ratings, self._done = 0, [], False
-        return self._observe(), self._base_info()
+        return self._observe(), {**self._base_info(), "max_steps": self.max_steps, "backend": self.backend}
 
     def _split_task_id(self, task_id: Any) -> tuple[str, str]:
         persona_name, sep, problem_id = str(task_id).partition("/")

@@ -188,7 +188,8 @@ class ToolCallEnv(ClawEnv):
         for question, answer in EXAMPLE_TURNS[:self.examples]:
             self.messages += [{"role": "user", "content": question + instructions}, *(dict(m) for m in answer)]
         self.messages.append({"role": "user", "content": self.task.question + instructions})
-        return self._observe(), {"task_id": self.task.id, "tools": self.tool_schemas()}
+        return self._observe(), {"task_id": self.task.id, "tools": self.tool_schemas(), "max_steps": self.max_steps,
+                                 "backend": self.backend}
 
     def step(self, action: Any):
         if self._done:
