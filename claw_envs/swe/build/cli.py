@@ -96,14 +96,15 @@ def build(args: argparse.Namespace) -> dict:
         sources = [(lambda s=s: S.fetch_pypi(s, cache)) for s in args.pypi]
         if args.repo is not None:
             sources.append(lambda: S.local_repo(args.repo, cache))
-        for get in sources:
+        for spec, get in zip([*args.pypi, str(args.repo)], sources, strict=False):
             try:
                 summaries.append(_synthesize(args, cache, output, get()))
-            except TaskError as e:
+            except Exception as e:  # noqa: BLE001 - one broken source does not stop a bulk build
                 if len(sources) == 1:
                     raise
-                console.print(f"[red]skipped a source:[/red] {e}")
-                summaries.append({"key": "?", "error": str(e)[:2000]})
+                console.print(f"[red]skipped {spec}:[/red] {type(e).__name__}: {e}")
+                summaries.append({"key": spec, "error": str(e)[:2000]})
+            write_report(output, summaries, time.monotonic() - t0, args.workers)  # after each source
     return write_report(output, summaries, time.monotonic() - t0, args.workers)
 
 

@@ -16,7 +16,7 @@ from claw_envs.sandbox.base import Sandbox
 from claw_envs.swe.build.runner import ProbeResult, probe
 from claw_envs.swe.build.source import Source, _git, _read_name, detect_pythonpath, shallow_clone, slug
 from claw_envs.swe.build.statement import write_statement
-from claw_envs.swe.build.synth import gradeable
+from claw_envs.swe.build.synth import graded_ids
 from claw_envs.swe.instance import SWEInstance
 
 _TEST_FILE = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_tests?\.py$|(^|/)conftest\.py$")
@@ -103,19 +103,21 @@ def build_fix_instance(sb: Sandbox, src: Source, deps: Path | None, fix_sha: str
     if after.rootdir.rstrip("/") != "/testbed":
         raise TaskError(f"pytest's rootdir is {after.rootdir}, not the repository root: add a pytest "
                         "configuration file (pytest.ini or [tool.pytest.ini_options]) at the root")
-    f2p = sorted(t for t, s in after.status.items() if s == "PASSED" and before.status.get(t) != "PASSED"
-                 and gradeable(t))
-    p2p = sorted(t for t, s in after.status.items() if s == "PASSED" and before.status.get(t) == "PASSED"
-                 and gradeable(t))
+    ids = graded_ids(set(after.status) | set(before.status))
+    failing = sorted(t for t, s in after.status.items() if s == "PASSED" and before.status.get(t) != "PASSED"
+                     and t in ids)
+    f2p = [ids[t] for t in failing]
+    p2p = sorted(ids[t] for t, s in after.status.items() if s == "PASSED" and before.status.get(t) == "PASSED"
+                 and t in ids)
     if not f2p:
         detail = _why(before, "before the fix") or "every test that passes after the fix passes before it too"
         raise TaskError(f"no test fails before {fix_sha[:10]} and passes after it ({detail}); pass --test-files "
                         "with the tests that show the bug")
     messages = dict(before.messages)
-    for t in f2p:
+    for t in failing:
         messages.setdefault(t, "E   " + (before.status.get(t) or "not collected before the fix") +
                             (f"\n{_why(before, 'before the fix')}" if before.collect_errors else ""))
-    statement = write_statement(src.root, f2p, messages, patch, context)
+    statement = write_statement(src.root, failing, messages, patch, context)
     n_lines = sum(1 for ln in patch.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---")))
     meta = {"kind": "fix_commit", "fix_commit": fix_sha, "f2p": len(f2p), "p2p": len(p2p),
             "lines_changed": n_lines, "files_touched": len(re.findall(r"^diff --git ", patch, re.M)),

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import urllib.parse
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
@@ -109,12 +110,16 @@ def fetch_pypi(spec: str, cache: Path) -> Source:
     if not sdists:
         raise TaskError(f"{name}=={version} has no sdist on PyPI (only wheels, which hold no tests); pick "
                         "another version or use --repo PATH with a checkout of its repository")
-    u = sdists[0]
+    u = dict(sdists[0])
+    u["url"] = urllib.parse.urljoin(f"{PYPI}/{name}/json", u["url"])  # mirrors may serve relative URLs
     archive = cache / "sdists" / u["filename"]
     archive.parent.mkdir(parents=True, exist_ok=True)
     if not archive.exists():
-        with urllib.request.urlopen(u["url"], timeout=300) as r:
-            data = r.read()
+        try:
+            with urllib.request.urlopen(u["url"], timeout=300) as r:
+                data = r.read()
+        except Exception as e:  # noqa: BLE001 - any network failure becomes a clear build error
+            raise TaskError(f"could not download {u['url']} ({e})") from e
         if hashlib.sha256(data).hexdigest() != u["digests"]["sha256"]:
             raise TaskError(f"{u['url']}: sha256 mismatch; the download is corrupt")
         tmp = archive.with_suffix(".part")
@@ -163,7 +168,13 @@ def _read_name(root: Path) -> tuple[str, str]:
     cfg = root / "setup.cfg"
     if cfg.exists():
         n = re.search(r"^name\s*=\s*(\S+)", cfg.read_text(errors="replace"), re.M)
-        return (n.group(1) if n else "", "")
+        if n:
+            return n.group(1), ""
+    setup = root / "setup.py"  # read as text, never run
+    if setup.exists():
+        n = re.search(r"""\bname\s*=\s*['"]([A-Za-z0-9_.-]+)['"]""", setup.read_text(errors="replace"))
+        if n:
+            return n.group(1), ""
     return "", ""
 
 

@@ -43,9 +43,14 @@ def is_test_path(path: str) -> bool:
     return bool(_TEST_PATH.search(path))
 
 
-def gradeable(nodeid: str) -> bool:
-    """SWE-bench's pytest log parser splits on whitespace: ids containing it cannot be graded."""
-    return not re.search(r"\s", nodeid)
+def graded_ids(nodeids: list[str] | set[str]) -> dict[str, str]:
+    """Node id -> the id SWE-bench's pytest log parser will see. The parser keeps a line's text up to the first
+    whitespace, so a parametrized id with a space is known by that prefix; ids whose prefix is shared by
+    another test cannot be told apart and are left out."""
+    prefix: dict[str, list[str]] = defaultdict(list)
+    for t in nodeids:
+        prefix[t.split()[0] if t.strip() else t].append(t)
+    return {ts[0]: p for p, ts in prefix.items() if len(ts) == 1 and p}
 
 
 @dataclass
@@ -53,7 +58,7 @@ class Baseline:
     """The clean source's suite: passing tests, and the tests covering each (file, first line) function."""
 
     probe: ProbeResult
-    passed: list[str]
+    passed: list[str]  # full node ids (those SWE-bench's parser can tell apart)
     covering: dict[tuple[str, int], set[str]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -73,7 +78,8 @@ def baseline(sb: Sandbox, inst: SWEInstance, timeout: float) -> Baseline:
     if p.rootdir.rstrip("/") != "/testbed":
         raise TaskError(f"{inst.repo}: pytest's rootdir is {p.rootdir}, not the repository root; add a pytest "
                         "configuration file (pytest.ini, or [tool.pytest.ini_options]) at the root")
-    passed = sorted(t for t in p.passed if gradeable(t))
+    ids = graded_ids(p.status)
+    passed = sorted(t for t in p.passed if t in ids)
     if not passed:
         raise TaskError(f"{inst.repo}: no test passes on the unmodified source (pytest exit {p.exitstatus}); "
                         f"output tail: {p.output[-1000:]}. pytest also runs unittest-style tests; another runner "
@@ -187,9 +193,12 @@ def check_candidate(sb: Sandbox, ctx: SynthContext, cand: Candidate) -> Outcome:
     missing = sorted(t for t in cand.tests if t in baseline_pass and t not in p.status)
     if missing:
         return out("tests_not_run", f"covering tests not run with the bug: {missing[:5]}")
-    f2p = [t for t in failing if gradeable(t)]
-    p2p = [t for t in ctx.base.passed if t not in set(failing)]
-    statement = write_statement(ctx.src.root, f2p, p.messages, fix)
+    ids = graded_ids(ctx.base.probe.status)
+    statement = write_statement(ctx.src.root, failing, p.messages, fix)
+    f2p = [ids[t] for t in failing if t in ids]
+    p2p = [ids[t] for t in ctx.base.passed if t not in set(failing)]
+    if not f2p:
+        return out("ungradeable_test_ids", f"failing tests SWE-bench's log parser cannot tell apart: {failing[:3]}")
     n_lines = sum(1 for ln in fix.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---")))
     meta.update({"f2p": len(f2p), "p2p": len(p2p), "lines_changed": n_lines, "files_touched": 1})
     inst = prepare(SWEInstance(cid, ctx.clean.repo, statement, tuple(f2p), tuple(p2p), patch=fix,
