@@ -5,7 +5,13 @@
 * evaluation overhead: ``evaluate_patch`` (fresh workspace, patches, tests, swebench grading) vs the raw
   ``python3 -m pytest`` run of the same tests in a prepared checkout.
 
-Usage: python bench/swe.py [--quick]   (results also written to bench/results/swe.json)
+With ``--build``: ``claw swe build`` throughput on a real PyPI package (instances validated per minute, with
+``--workers`` sandboxes; every kept instance graded +1 gold / -1 empty) and reset / grade latency on the built
+instances (results in bench/results/swe_build_bench.json; a committed bulk build report,
+bench/results/swe_build.json, is summarised alongside).
+
+Usage: python bench/swe.py [--quick] [--build [--package NAME==VERSION] [--workers N]]
+   (results written to bench/results/swe.json, or swe_build_bench.json with --build)
 """
 
 from __future__ import annotations
@@ -38,10 +44,71 @@ def big_repo(root: Path, n_files: int = 1200) -> Path:
     return repo
 
 
+def build_bench(package: str, n_instances: int, workers: int) -> None:
+    """Build throughput and reset / grade latency on built instances (see the module docstring)."""
+    from claw_envs.swe.build.cli import build, default_cache, parser
+    from claw_envs.swe.grading import evaluate_patch
+
+    res: dict = {"package": package, "workers": workers}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        args = parser().parse_args(["--pypi", package, "--synthesize", str(n_instances), "--out", str(out),
+                                    "--workers", str(workers), "--cache-dir", str(default_cache())])
+        t = time.perf_counter()
+        report = build(args)
+        wall = time.perf_counter() - t
+        (src,) = report["sources"]
+        v = src["validation_wall_seconds"]
+        res["build"] = {"wall_s": round(wall, 1), "deps_s": src["deps_seconds"], "baseline_s": src["baseline_seconds"],
+                        "baseline_tests": src["baseline_tests"], "validation_wall_s": v,
+                        "candidates": src["tried_this_run"], "kept": src["kept_this_run"],
+                        "rejected": src["rejected"], "kept_per_min_validation": round(src["kept_this_run"] / v * 60, 2),
+                        "kept_per_min_total": round(src["kept_this_run"] / wall * 60, 2)}
+        insts = load_instances(out / "instances.jsonl")
+        env = SWEEnv(tasks=insts)
+        resets, grades = [], []
+        for i in range(len(insts)):
+            t = time.perf_counter()
+            env.reset(options={"task_id": insts[i].instance_id})
+            resets.append(time.perf_counter() - t)
+            inst = env.instance
+            t = time.perf_counter()
+            ev = evaluate_patch(env._sandbox, inst, inst.patch)
+            grades.append(time.perf_counter() - t)
+            assert ev.resolved, ev.report
+        env.close()
+        res["latency_ms"] = {"env_reset_p50": pct(resets, 50), "evaluate_gold_p50": pct(grades, 50),
+                             "baseline_suite_ms": src["baseline_seconds"] * 1000}
+    bulk = Path(__file__).parent / "results" / "swe_build.json"
+    if bulk.exists():
+        b = json.loads(bulk.read_text())
+        res["bulk_report"] = {k: b["total"].get(k) for k in ("candidates", "kept", "rejected",
+                                                            "kept_per_minute_this_run", "instances_in_dataset")}
+    b = res["build"]
+    print(f"## claw swe build: {package}, {workers} workers\n")
+    print(f"- {b['kept']} kept of {b['candidates']} candidates (rejected: {b['rejected']}); suite "
+          f"{b['baseline_tests']} tests in {b['baseline_s']:.1f} s")
+    print(f"- throughput: {b['kept_per_min_validation']:.1f} validated instances/min during validation, "
+          f"{b['kept_per_min_total']:.1f}/min over the whole build ({b['wall_s']:.0f} s incl. download, deps "
+          f"{b['deps_s']:.0f} s, baseline)")
+    lat = res["latency_ms"]
+    print(f"- built instances: env.reset p50 {lat['env_reset_p50']:.0f} ms, evaluate_patch(gold) p50 "
+          f"{lat['evaluate_gold_p50']:.0f} ms (the suite alone: {lat['baseline_suite_ms']:.0f} ms)")
+    dest = Path(__file__).parent / "results" / "swe_build_bench.json"
+    dest.write_text(json.dumps(res, indent=2) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    n = 10 if ap.parse_args().quick else 40
+    ap.add_argument("--build", action="store_true", help="claw swe build throughput and built-instance latency")
+    ap.add_argument("--package", default="inflection==0.5.1")
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    if a.build:
+        build_bench(a.package, 4 if a.quick else 12, a.workers)
+        return
+    n = 10 if a.quick else 40
     res: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
