@@ -136,6 +136,20 @@ def test_deprecated_names_work_and_warn_once_per_process():
         ChatEnv(max_stepz=2)
 
 
+def test_old_info_key_warns_once_when_read():
+    from claw_envs.core import env as core_env
+    from claw_envs.core.env import InfoWithOldKeys
+
+    core_env._warned.discard(("info", "evaluation"))
+    info = InfoWithOldKeys(outcome={"score": 1.0}, evaluation={"score": 1.0})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert info["outcome"]["score"] == 1.0 and info["evaluation"]["score"] == 1.0
+        assert info.get("evaluation")["score"] == 1.0
+    msgs = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert len(msgs) == 1 and "'outcome'" in msgs[0], msgs
+
+
 @needs_local
 def test_deprecated_swe_names_still_select_the_instance():
     if _swe_reason():

@@ -43,6 +43,23 @@ def renamed(owner: str, legacy: dict[str, Any], old: str, new: str, value: Any) 
     return old_value
 
 
+class InfoWithOldKeys(dict):
+    """A step's ``info`` that still carries deprecated keys: reading one (``[]`` or ``get``) warns once per
+    process, naming the current key. ``OLD_KEYS`` maps old name -> current name (same value)."""
+
+    OLD_KEYS = {"evaluation": "outcome"}
+
+    def __getitem__(self, key: Any) -> Any:
+        if key in self.OLD_KEYS:
+            warn_deprecated("info", key, self.OLD_KEYS[key])
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key in self.OLD_KEYS and key in self:
+            warn_deprecated("info", key, self.OLD_KEYS[key])
+        return super().get(key, default)
+
+
 def no_unknown_kwargs(owner: str, legacy: dict[str, Any]) -> None:
     """A ``TypeError`` naming keywords left after the deprecated names were taken out."""
     if legacy:

@@ -77,7 +77,7 @@ def check_task(env: Any, task: GUITask) -> CheckResult:
         return out(INFRA, _first_line(e))
     except Exception as e:  # noqa: BLE001 - a crash is reported, the check goes on
         return out(INFRA, f"{type(e).__name__}: {e}")
-    ev = info.get("evaluation") or {}
+    ev = info.get("outcome") or {}
     errors = [d["error"] for d in ev.get("details", []) if d.get("error")]
     if errors:
         return out(INFRA, f"evaluation error: {errors[0][:300]}", ev.get("score"))

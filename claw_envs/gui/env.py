@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from claw_envs.core.env import ClawEnv, no_unknown_kwargs, renamed
+from claw_envs.core.env import ClawEnv, InfoWithOldKeys, no_unknown_kwargs, renamed
 from claw_envs.core.errors import ConfigError, SandboxError, TaskError
 from claw_envs.core.nextstate import NextState
 from claw_envs.core.spaces import Chat
@@ -248,7 +248,7 @@ class GUIEnv(ClawEnv):
             ev = self._evaluate(done_reason)
             reward = ev.score
             extra["outcome"] = {"score": ev.score, "success": ev.score >= 1.0, "details": list(ev.details)}
-            extra["evaluation"] = extra["outcome"]  # deprecated key, same dict
+            extra["evaluation"] = extra["outcome"]  # deprecated key (warns when read), same dict
             self._done = True
         text = "\n".join(lines) + self._a11y_text()
         exit_code = None if result is None else result.get("returncode")
@@ -274,7 +274,7 @@ class GUIEnv(ClawEnv):
                 self.recorded += self.recorder.save(f"{self.task.id}-ep{self._episode}")
         terminated = done_reason in TERMINATING
         truncated = done_reason == "max_steps"
-        info = self._info(ns, task_id=self.task.id, step=self.steps, **extra)
+        info = InfoWithOldKeys(self._info(ns, task_id=self.task.id, step=self.steps, **extra))
         return self._obs(), float(reward), terminated, truncated, info
 
     def _evaluate(self, done_reason: str) -> Evaluation:

@@ -33,7 +33,7 @@ def validate_task(env: GUIEnv, task_id: str) -> Validation:
     try:
         env.reset(options={"task_id": task_id})
         *_, info = env.step("DONE")
-        null = info["evaluation"]["score"]
+        null = info["outcome"]["score"]
         env.reset(options={"task_id": task_id})
         oracle, info = env.run_oracle()
         err = None
