@@ -20,7 +20,6 @@ import claw_envs  # noqa: F401
 from claw_envs.core.errors import TaskError
 from claw_envs.swe.build.cli import main as build_main
 from claw_envs.swe.build.mutate import OPERATORS, mutations
-from claw_envs.swe.instance import load_instances
 from tests.conftest import needs_local
 from tests.test_swe_tamper import HACKS, _write
 
@@ -182,10 +181,6 @@ def test_pypi_sdist_synthesized_instances_validate(cache, tmp_path):
     why = _pypi_unreachable()
     if why:
         pytest.skip(why)
-    from claw_envs.sandbox import make_sandbox
-    from claw_envs.swe.build.validate import sandbox_config
-    from claw_envs.swe.grading import evaluate_patch
-    from claw_envs.swe.workspace import prepare
 
     out = tmp_path / "out"
     argv = ["--pypi", PYPI_PACKAGE, "--synthesize", "3", "--out", str(out), "--cache-dir", str(cache)]
@@ -196,39 +191,58 @@ def test_pypi_sdist_synthesized_instances_validate(cache, tmp_path):
     (src,) = report["sources"]
     assert src["kept"] == 3 and src["sha256"] and src["baseline_tests"] > 400, src
     assert report["total"]["kept"] == 3 and report["total"]["seconds_per_candidate"]["mean"] > 0
-    insts = load_instances(out / "instances.jsonl")
-    sb = make_sandbox("local", sandbox_config())
-    sb.start()
+    for row in rows:
+        meta = row["claw_meta"]
+        assert meta["kind"] == "synthesized" and meta["f2p"] == len(row["FAIL_TO_PASS"]) >= 1
+        assert meta["lines_changed"] >= 2 and meta["files_touched"] == 1 and meta["operator"] in OPERATORS
+        assert not meta["file"].startswith("test") and row["claw_deps"] and len(row["base_commit"]) == 40
+        added = [ln[1:].strip() for ln in row["patch"].splitlines() if ln.startswith("+") and
+                 not ln.startswith("+++") and len(ln.strip()) > 4]
+        assert added and not any(a in row["problem_statement"] for a in added), row["problem_statement"]
+        assert all(t.split("::")[0] in row["problem_statement"] for t in row["FAIL_TO_PASS"][:3])
+    # the build graded each +1 (gold) / -1 (empty); here the first again, through the env, as a user would
+    row = rows[0]
+    env = gym.make("claw/SWE-v0", tasks=str(out / "instances.jsonl"), task_ids=[row["instance_id"]])
     try:
-        for row, inst in zip(rows, insts, strict=True):
-            meta = row["claw_meta"]
-            assert meta["kind"] == "synthesized" and meta["f2p"] == len(row["FAIL_TO_PASS"]) >= 1
-            assert meta["lines_changed"] >= 2 and meta["files_touched"] == 1 and meta["operator"] in OPERATORS
-            assert not meta["file"].startswith("test") and row["claw_deps"]
-            added = [ln[1:].strip() for ln in row["patch"].splitlines() if ln.startswith("+") and
-                     not ln.startswith("+++") and len(ln.strip()) > 4]
-            assert added and not any(a in row["problem_statement"] for a in added), row["problem_statement"]
-            assert all(t.split("::")[0] in row["problem_statement"] for t in row["FAIL_TO_PASS"][:3])
-            inst = prepare(inst)
-            assert inst.base_commit == row["base_commit"]
-            gold = evaluate_patch(sb, inst, inst.patch, 120)
-            assert gold.resolved, gold.report
-            empty = evaluate_patch(sb, inst, "", 120)
-            assert not empty.resolved and empty.f2p == 0.0 and empty.p2p == 1.0, empty.report
-        # nothing in the workspace shows the code before the bug: one commit, no object holds the fix's lines
-        first = prepare(insts[0])
-        from claw_envs.swe.workspace import materialize
-
-        sb.reset()
-        materialize(sb, first, "/testbed")
-        added = [ln[1:] for ln in first.patch.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
-        sb.write_file("/tmp/fix", "\n".join(a for a in added if a.strip()) + "\n")
-        r = sb.exec("git log --oneline | wc -l; git cat-file --batch-all-objects --batch | grep -x -c -F -f /tmp/fix",
-                    timeout=60, cwd="/testbed")
-        assert r.stdout.split() == ["1", "0"], r.output
+        _, info = env.reset(seed=0)
+        assert info["base_commit"] == row["base_commit"]
+        # nothing in the workspace holds the code before the bug: one commit, and the original file's blob is
+        # in no object (the source tree is the clean code)
+        clean = Path(row["claw_source"]) / row["claw_meta"]["file"]
+        blob = subprocess.run(["git", "hash-object", "--stdin"], input=clean.read_bytes(), capture_output=True,
+                              check=True).stdout.decode().strip()
+        _, _, _, _, i = env.step(bash(f"git log --oneline | wc -l; git cat-file -e {blob} && echo LEAK || echo ok"))
+        assert i["next_state"].text.split()[:2] == ["1", "ok"], i["next_state"].text
+        env.step(bash(f"cat > /tmp/gold.patch <<'PATCH'\n{row['patch']}PATCH\ngit apply /tmp/gold.patch"))
+        _, r, _, _, info = env.step("submit")
+        assert r == 1.0 and info["outcome"]["status"] == "resolved", info["outcome"]
+        env.reset(seed=0)
+        _, r, _, _, info = env.step("submit")
+        assert r == -1.0 and info["outcome"]["FAIL_TO_PASS"] == 0.0 and info["outcome"]["PASS_TO_PASS"] == 1.0
     finally:
-        sb.close()
+        env.close()
     # resumable: a second run decides nothing again and keeps the dataset
     assert build_main(argv) == 0
     assert len((out / "instances.jsonl").read_text().splitlines()) == 3
     assert len((out / "candidates.jsonl").read_text().splitlines()) == report["total"]["candidates"]
+    assert json.loads((out / "report.json").read_text())["sources"][0]["kept_this_run"] == 0
+
+
+@needs_local
+def test_src_layout_and_a_missing_test_dependency_say_what_to_pass(cache, tmp_path):
+    """itsdangerous keeps its code under src/ and needs freezegun for its tests: found from its metadata
+    normally; with --no-deps the build stops at collection and says to pass --deps."""
+    why = _pypi_unreachable()
+    if why:
+        pytest.skip(why)
+    from claw_envs.swe.build.cli import build, parser
+    from claw_envs.swe.build.deps import find_requirements
+    from claw_envs.swe.build.source import fetch_pypi
+
+    src = fetch_pypi("itsdangerous==2.2.0", cache)
+    assert src.pythonpath == ("src",) and (src.root / "src" / "itsdangerous").is_dir()
+    assert "freezegun" in find_requirements(src) and "pytest" in find_requirements(src)
+    args = parser().parse_args(["--pypi", "itsdangerous==2.2.0", "--synthesize", "1", "--no-deps",
+                                "--out", str(tmp_path / "o"), "--cache-dir", str(cache)])
+    with pytest.raises(TaskError, match=r"No module named 'freezegun'.*pass --deps 'NAME'"):
+        build(args)
