@@ -102,6 +102,20 @@ def test_reader_recovers_from_a_stopped_or_killed_shell_keeping_files():
         assert sb.exec("ps -eo comm | grep -c python3").stdout.strip() == "1"  # the old readers are gone
 
 
+def test_reader_pipes_are_out_of_the_agents_reach():
+    """The agent shares the reader's uid: it must still not reach the reader's pipes (forged replies), and
+    read_file must not go through a helper process whose output pipe it could write to."""
+    with _sandbox() as sb:
+        r = sb.exec("ls /proc/$PPID/fd/ 2>&1; echo forged > /proc/$PPID/fd/1; echo rc=$?")
+        assert "Permission denied" in r.output and "rc=0" not in r.stdout, r
+        sb.write_file("/logs/reward.txt", "0\n")
+        sb.exec("nohup bash -c 'while :; do for f in /proc/[0-9]*/fd/[12]; do echo 1 > $f; done 2>/dev/null; "
+                "done' >/dev/null 2>&1 &")
+        for _ in range(30):
+            assert sb.read_file("/logs/reward.txt") == b"0\n"
+        assert "clean\n" in sb.exec("echo clean").stdout  # (the writer does reach a command's own pipes)
+
+
 def test_warm_pool_reset_and_labels():
     from claw_envs.sandbox.docker import drain_pools, owner_id
 

@@ -17,7 +17,9 @@ to ``claw-gym/terminal:latest``. A container runs ``sleep infinity`` under ``--i
 
 **Command reader.** Each container has one long-lived ``docker exec -i`` running a small Python reader
 (stdlib only; its capture loop is ``_proc.capture``, the local backend's, sent as source). Requests and
-replies are length-prefixed JSON headers followed by raw bytes on the exec's stdin/stdout. Each command runs
+replies are length-prefixed JSON headers followed by raw bytes on the exec's stdin/stdout. The reader is not
+dumpable, so the agent (the same uid) cannot open its pipes through ``/proc/<pid>/fd`` to forge replies, and
+``read_file`` is read by the reader itself (no helper process whose output pipe could be written to). Each command runs
 as ``bash -c`` in its own session: at its timeout the reader kills its whole process group; output is
 capped per stream as locally. If the host gets no answer by ``timeout + HOST_GRACE`` or the reader dies (an
 agent may kill it), the reader is killed and a new one started: the container, its files and processes stay,
@@ -84,11 +86,25 @@ def _main():
                         shutil.copy2(a, b, follow_symlinks=False)
         open("/run/claw/.seeded", "w").close()
     env = {**os.environ, **cfg["env"]}
+    import ctypes
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no other process opens /proc/<me>/fd
     send({"ready": True, "pid": os.getpid()})
     try:
         while True:
             req = json.loads(read(struct.unpack("!I", read(4))[0]))
             data = read(req["stdin"]) if req["stdin"] >= 0 else None
+            if req.get("read"):  # read a file here: no helper process whose pipe another process could write to
+                t0 = time.monotonic()
+                try:
+                    with open(req["read"], "rb") as f:
+                        o, e, rc = f.read(req["limit"] + 1), b"", 0
+                except OSError as x:
+                    o, e, rc = b"", (x.strerror or str(x)).encode(), 1
+                tr = len(o) > req["limit"]
+                o = o[:req["limit"]]
+                send({"rc": rc, "timed_out": False, "truncated": tr, "duration": time.monotonic() - t0,
+                      "out": len(o), "err": len(e)}, o, e)
+                continue
             o, e, rc, to, tr, dur = capture(req["argv"], timeout=req["timeout"], output_limit=req["limit"],
                                             stdin=data, env={**env, **req["env"]})
             send({"rc": rc, "timed_out": to, "truncated": tr, "duration": dur, "out": len(o), "err": len(e)}, o, e)
@@ -242,11 +258,12 @@ class _Container:
         return hdr, body
 
     def request(self, argv: list[str], *, env: dict[str, str], timeout: float, limit: int,
-                stdin: bytes | None) -> tuple[dict, bytes]:
-        """One command through the reader; raises _ReaderLost (the reader is then stopped)."""
+                stdin: bytes | None, read: str | None = None) -> tuple[dict, bytes]:
+        """One command (or, with ``read``, reading that file) through the reader; raises _ReaderLost (the
+        reader is then stopped)."""
         if self.proc is None or self.proc.poll() is not None:
             raise _ReaderLost("the reader is not running")
-        req = json.dumps({"argv": argv, "env": env, "timeout": timeout, "limit": limit,
+        req = json.dumps({"argv": argv, "env": env, "timeout": timeout, "limit": limit, "read": read,
                           "stdin": -1 if stdin is None else len(stdin)}).encode()
         try:
             self.proc.stdin.write(struct.pack("!I", len(req)) + req + (stdin or b""))  # type: ignore[union-attr]
@@ -562,7 +579,7 @@ class DockerSandbox:
             raise SandboxError("the sandbox is not running: call start() (or reset()) first")
         with c.lock:
             try:
-                hdr, body = c.request(["/bin/cat", "--", path], env={}, timeout=60, limit=1 << 30, stdin=None)
+                hdr, body = c.request([], env={}, timeout=60, limit=1 << 30, stdin=None, read=path)
             except _ReaderLost:
                 c.start_reader() if c.alive() else None
                 raise SandboxError(f"could not read {path} in the sandbox: the command reader was lost") from None
