@@ -26,6 +26,7 @@ class Output:
         self.instances = out / "instances.jsonl"
         self.candidates = out / "candidates.jsonl"
         self._lock = threading.Lock()
+        self._kept: set[str] | None = None
 
     def decided(self) -> dict[str, dict]:
         """Candidates already decided in an earlier run, by candidate key."""
@@ -35,15 +36,17 @@ class Output:
         return {r["key"]: r for r in rows if r.get("key")}
 
     def kept_ids(self) -> set[str]:
-        if not self.instances.exists():
-            return set()
-        return {json.loads(ln)["instance_id"] for ln in self.instances.read_text().splitlines() if ln.strip()}
+        if self._kept is None:
+            text = self.instances.read_text() if self.instances.exists() else ""
+            self._kept = {json.loads(ln)["instance_id"] for ln in text.splitlines() if ln.strip()}
+        return self._kept
 
     def record(self, out: Outcome, source: str) -> None:
         with self._lock:
             if out.kept and out.instance is not None and out.candidate_id not in self.kept_ids():
                 with self.instances.open("a") as f:
                     f.write(json.dumps(out.instance.claw_row(self.dir)) + "\n")
+                self._kept.add(out.candidate_id)
             with self.candidates.open("a") as f:
                 f.write(json.dumps({"key": out.meta.get("key", out.candidate_id), "id": out.candidate_id,
                                     "source": source, "reason": out.reason, "seconds": round(out.seconds, 3),
