@@ -19,12 +19,14 @@ to ``claw-gym/terminal:latest``. A container runs ``sleep infinity`` under ``--i
 (stdlib only; its capture loop is ``_proc.capture``, the local backend's, sent as source). Requests and
 replies are length-prefixed JSON headers followed by raw bytes on the exec's stdin/stdout. The reader is not
 dumpable, so the agent (the same uid) cannot open its pipes through ``/proc/<pid>/fd`` to forge replies, and
-``read_file`` is read by the reader itself (no helper process whose output pipe could be written to). Each command runs
-as ``bash -c`` in its own session: at its timeout the reader kills its whole process group; output is
-capped per stream as locally. If the host gets no answer by ``timeout + HOST_GRACE`` or the reader dies (an
-agent may kill it), the reader is killed and a new one started: the container, its files and processes stay,
-the command's result is a timeout (or exit 137). When the reader's stdin closes (the host process exited,
-even by SIGKILL), it kills every process of the container, so the container stops and ``--rm`` removes it.
+it reads ``read_file``'s files itself (no helper process whose output pipe could be written to). Each command
+runs as ``bash -c`` in its own session: at its timeout the reader kills its whole process group; output is
+capped per stream as locally. If the host gets no answer by ``timeout + HOST_GRACE`` or the reader dies (the
+agent may kill it), every process of the agent in the container is killed (its files and the shell session's
+saved state stay; no agent process can then reach the next reader before it is undumpable) and a new reader
+starts; the command's result is a timeout (or exit 137). When the reader's stdin closes (the host process
+exited, even by SIGKILL), it kills every process of the container, so the container stops and ``--rm``
+removes it.
 
 **Warm pool.** ``reset`` claims a started container (reader ready) from a per-configuration pool of
 ``config.pool`` containers, refilled in the background, and removes the old one in the background, so a
@@ -88,7 +90,9 @@ def _main():
     env = {**os.environ, **cfg["env"]}
     import ctypes
     ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no other process opens /proc/<me>/fd
-    send({"ready": True, "pid": os.getpid()})
+    with open("/proc/1/task/1/children") as f:
+        kids = [int(x) for x in f.read().split()]
+    send({"ready": True, "pid": os.getpid(), "main": min(kids) if kids else 0})
     try:
         while True:
             req = json.loads(read(struct.unpack("!I", read(4))[0]))
@@ -123,14 +127,13 @@ def _reader_source() -> str:
 
 _READER = _reader_source()
 _KILL_READER = """import os, sys
-r = sys.argv[1]
+keep = {1, os.getpid(), int(sys.argv[1])}
 for p in os.listdir("/proc"):
-    try:
-        if p.isdigit() and open(f"/proc/{p}/stat").read().rpartition(")")[2].split()[1] == r:
-            os.killpg(int(p), 9)  # a command the reader started leads its own process group
-    except (OSError, IndexError):
-        pass
-os.kill(int(r), 9)
+    if p.isdigit() and int(p) not in keep:
+        try:
+            os.kill(int(p), 9)
+        except OSError:
+            pass
 """
 _available: list[bool] = []
 
@@ -208,7 +211,7 @@ class _Container:
         self.cid = ""
         self.reader_cfg = reader_cfg
         self.proc: subprocess.Popen | None = None
-        self.reader_pid = 0
+        self.reader_pid = self.main_pid = 0
         self.lock = threading.Lock()
         r = subprocess.run(run_args, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
@@ -237,6 +240,7 @@ class _Container:
             raise SandboxError(f"the sandbox's command reader did not start in container {self.cid[:12]}: "
                                f"{err.strip()[-600:]}") from None
         self.reader_pid = hdr["pid"]
+        self.main_pid = self.main_pid or hdr["main"]  # the first reader saw the container's sleep alone
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
         fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
@@ -274,11 +278,12 @@ class _Container:
             raise _ReaderLost(str(e)) from None
 
     def _stop_reader(self) -> str:
-        """Kill the reader, and the process groups of the commands it started, inside the container (by pid),
+        """Kill the reader and every other process of the agent in the container (all but its init and
+        ``sleep``: a new reader must start where no agent process can reach it before it is undumpable),
         then its client; returns the client's stderr."""
         if self.reader_pid:
             subprocess.run(["docker", "exec", "-u", _AGENT, self.cid, "python3", "-I", "-S", "-c", _KILL_READER,
-                            str(self.reader_pid)], capture_output=True, timeout=30)
+                            str(self.main_pid)], capture_output=True, timeout=30)
         err = ""
         if self.proc is not None:
             if self.proc.poll() is None:
