@@ -272,3 +272,17 @@ def test_process_cap_is_per_sandbox():
         r = other.exec("for i in $(seq 25); do sleep 5 & done; jobs -p | wc -l; wait", timeout=15)
         assert r.stdout.strip() == "25", r
         assert subprocess.run(["true"]).returncode == 0
+
+
+
+@pytest.mark.parametrize("backend", ["local", "docker"])
+def test_read_file_resolves_links_inside_the_sandbox(backend, request, canary):
+    """read_file follows a link as the sandbox sees it: never to the host's file of that name."""
+    use_backend(request, backend)
+    with make_sandbox(backend, SandboxConfig(timeout=10, pool=0)) as sb:
+        up = "../" * 12
+        sb.exec(f"ln -s /etc/hostname /app/l; ln -s {up}{str(canary).lstrip('/')} /app/esc; mkfifo /app/fifo")
+        assert sb.read_file("/app/l").decode() == sb.exec("cat /etc/hostname").stdout
+        for path in ("/app/esc", "/app/fifo"):
+            with pytest.raises(SandboxError, match="could not read"):
+                sb.read_file(path)

@@ -100,7 +100,10 @@ def _main():
             if req.get("read"):  # read a file here: no helper process whose pipe another process could write to
                 t0 = time.monotonic()
                 try:
-                    with open(req["read"], "rb") as f:
+                    fd = os.open(req["read"], os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+                    with open(fd, "rb") as f:
+                        if not stat.S_ISREG(os.fstat(fd).st_mode):
+                            raise OSError(22, "not a regular file")
                         o, e, rc = f.read(req["limit"] + 1), b"", 0
                 except OSError as x:
                     o, e, rc = b"", (x.strerror or str(x)).encode(), 1
@@ -120,8 +123,8 @@ _main()
 
 
 def _reader_source() -> str:
-    head = ("from __future__ import annotations\nimport json, os, selectors, shutil, signal, struct, subprocess, "
-            f"sys, time\n_CHUNK = {_proc._CHUNK}\n_GRACE = {_proc._GRACE}\n")
+    head = ("from __future__ import annotations\nimport json, os, selectors, shutil, signal, stat, struct, "
+            f"subprocess, sys, time\n_CHUNK = {_proc._CHUNK}\n_GRACE = {_proc._GRACE}\n")
     return head + inspect.getsource(_proc.capture) + inspect.getsource(_proc._kill_group) + _READER_MAIN
 
 
