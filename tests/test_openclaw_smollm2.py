@@ -15,6 +15,7 @@ Installed by ``scripts/setup.sh`` (OpenClaw into ``.cache/openclaw``, the llm-sm
 import importlib.util
 import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -81,12 +82,12 @@ def test_student_persona_through_openclaw_trains_smollm2(tmp_path):
         seed = 0
         while len(said) < 3:  # three user messages: two of them answer a reply, so two turns get judged
             scenario = STUDENT.scenario(procedural_problem(seed))
-            message, sid, history = scenario.first_message(), None, []
+            # a fresh session id: without one, `openclaw agent` continues its main session
+            message, sid, history = scenario.first_message(), str(uuid.uuid4()), []
             while len(said) < 3:
                 t0 = time.monotonic()
                 result = openclaw.agent(home, message, sid)
                 timings.append(round(time.monotonic() - t0, 1))
-                sid = sid or result["meta"]["agentMeta"]["sessionId"]
                 said.append(message)
                 shown.append(_shown(result))
                 history += [{"role": "user", "content": message}, {"role": "assistant", "content": shown[-1]}]
