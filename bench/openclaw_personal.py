@@ -1,0 +1,187 @@
+"""A persona teaches SmolLM2 its preference through the real OpenClaw, while ``claw serve --learn`` serves.
+
+For each seed: ``claw serve --learn`` serves SmolLM2-135M (Binary RL on the rule judge's reading of the user's
+replies); OpenClaw 2026.9.6 is the client, configured with ``claw openclaw-profile`` (its prompt fits the 8k
+window). The Chat-v0 persona (default: teacher) plays the user: it opens a session with a request, reads the
+reply OpenClaw shows it, and asks for a rewrite naming what it wants until it is satisfied or the session
+reaches ``--turns`` messages. Sessions run ``--workers`` at a time, each in its own OpenClaw session.
+
+Held-out evaluation through the same client: ``--heldout`` requests (problem seeds disjoint from training),
+each a fresh OpenClaw session whose first reply is rated by the persona's rules (OpenClaw-RL's
+first-response metric). Held-out turns go through a second OpenClaw home whose provider sends
+``X-Turn-Type: side``, so they are served by the same model but never trained on. Before training the
+held-out set is run twice (*before* and *noise*: what re-sampling alone moves the score by); after the
+learner's last step is published, once more (*after*). The verdict uses the demo's machinery
+(:mod:`claw_trainer.heldout`: paired bootstrap CI, noise band).
+
+    python bench/openclaw_personal.py [--persona teacher] [--seeds 0 1 2] [--sessions 12] [--turns 3]
+                                      [--heldout 16] [--steps 3] [--batch 4] [--workers 2]
+
+Writes ``bench/results/openclaw_personal.json`` after every seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results" / "openclaw_personal.json"
+KEY = "sk-claw-bench"
+HELDOUT_BASE = 900_000  # problem seeds of held-out requests; training uses seed * 10_000 + i
+
+
+def shown(result: dict) -> str:
+    return "\n".join(p.get("text") or "" for p in result.get("payloads") or []).strip()
+
+
+class Homes:
+    """OpenClaw homes, one per worker: two ``openclaw agent`` processes never share a home at once."""
+
+    def __init__(self, paths: list[Path], config: dict):
+        from claw_trainer.openclaw_profile import write_profile
+
+        self.free: queue.Queue = queue.Queue()
+        for p in paths:
+            write_profile(p, config)
+            self.free.put(p)
+
+    def run(self, fn):
+        home = self.free.get()
+        try:
+            return fn(home)
+        finally:
+            self.free.put(home)
+
+
+def session(openclaw, home: Path, user, scenario, turns: int) -> dict:
+    """One OpenClaw session (a fresh session id: without one OpenClaw continues its main session) driven by
+    the persona; returns the ratings of the replies it was shown."""
+    from claw_envs.chat.rating import RuleRating
+
+    message, sid, history, ratings = scenario.first_message(), str(uuid.uuid4()), [], []
+    for _ in range(turns):
+        out = openclaw.agent(home, message, sid)
+        reply = shown(out)
+        ratings.append(RuleRating().rate(scenario, reply).score)
+        history += [{"role": "user", "content": message}, {"role": "assistant", "content": reply}]
+        answer = user.reply(scenario, history)
+        if answer.done:
+            break
+        message = answer.text
+    return {"task_id": scenario.task_id, "ratings": ratings, "satisfied": len(ratings) < turns or ratings[-1] == 1.0}
+
+
+def heldout(openclaw, homes: Homes, persona, n: int, workers: int, label: str):
+    """First-reply ratings of ``n`` held-out requests, each a fresh OpenClaw session (as side turns)."""
+    from claw_envs.chat.problems import procedural_problem
+    from claw_envs.chat.rating import RuleRating
+    from claw_trainer.heldout import EvalScores
+
+    scenarios = [persona.scenario(procedural_problem(HELDOUT_BASE + i)) for i in range(n)]
+    t0 = time.time()
+
+    def one(s):
+        out = homes.run(lambda home: openclaw.agent(home, s.first_message(), str(uuid.uuid4())))
+        return RuleRating().rate(s, shown(out)).score
+
+    with ThreadPoolExecutor(workers) as pool:
+        scores = list(pool.map(one, scenarios))
+    return EvalScores(label, tuple(scores), tuple(s.task_id for s in scenarios), 0, time.time() - t0)
+
+
+def run_seed(a: argparse.Namespace, seed: int, out_dir: Path) -> dict:
+    import torch
+
+    from claw_envs.chat.personas import get_persona
+    from claw_envs.chat.problems import procedural_problem
+    from claw_envs.chat.user import ScriptedUser
+    from claw_trainer.config import load_config
+    from claw_trainer.heldout import verdict
+    from claw_trainer.openclaw_profile import OpenClaw, profile_config
+    from claw_trainer.serving.stack import ServeStack
+
+    torch.manual_seed(seed)
+    persona, user, openclaw = get_persona(a.persona), ScriptedUser(), OpenClaw.find()
+    run = out_dir / f"{a.persona}-seed{seed}"
+    cfg = load_config(None, ["--model.name", "smollm2", "--judge.backend", "rules", "--judge.hint", "none",
+                             "--judge.m", "1", "--method.loss", "binary_rl", "--method.group_norm", "false",
+                             "--train.batch_size", str(a.batch), "--train.micro_batch_size", "1",
+                             "--train.lr", str(a.lr), "--train.max_new_tokens", str(a.max_tokens),
+                             "--train.max_prompt_tokens", "8192", "--train.seed", str(seed),
+                             "--train.output_dir", str(run / "serve")])
+    t0 = time.time()
+    with ServeStack(cfg, learn=True, max_steps=a.steps, api_keys=[KEY], max_batch=a.workers) as stack:
+        base = profile_config(stack.base_url, "smollm2", KEY, max_tokens=a.max_tokens)
+        eval_cfg = json.loads(json.dumps(base))
+        eval_cfg["models"]["providers"]["claw"]["headers"] = {"X-Turn-Type": "side"}  # served, never trained
+        eval_homes = Homes([run / f"home-eval-{w}" for w in range(a.workers)], eval_cfg)
+        before = heldout(openclaw, eval_homes, persona, a.heldout, a.workers, "before")
+        noise = heldout(openclaw, eval_homes, persona, a.heldout, a.workers, "noise")
+        print(f"[seed {seed}] before {before.mean:.3f}, noise {noise.mean:.3f} ({time.time() - t0:.0f} s)",
+              flush=True)
+        sessions = []
+        scen = [persona.scenario(procedural_problem(seed * 10_000 + i)) for i in range(a.sessions)]
+        homes = Homes([run / f"home-train-{w}" for w in range(a.workers)], base)
+
+        def train_session(i: int) -> dict:
+            return homes.run(lambda home: session(openclaw, home, user, scen[i], a.turns))
+
+        with ThreadPoolExecutor(a.workers) as pool:
+            for i, s in enumerate(pool.map(train_session, range(a.sessions))):
+                s["learner_step"] = stack.loops.learner.step
+                sessions.append(s)
+                print(f"[seed {seed}] session {i}: ratings {s['ratings']} (step {s['learner_step']})", flush=True)
+        trained = stack.loops.wait_steps(a.steps, timeout=a.wait)
+        deadline = time.time() + 300
+        while stack.policy.version < stack.loops.learner.step and time.time() < deadline:
+            time.sleep(1)  # the last step is published before the after-evaluation
+        after = heldout(openclaw, eval_homes, persona, a.heldout, a.workers, "after")
+        counts, version, step = stack.store.counts(), stack.policy.version, stack.loops.learner.step
+    v = verdict(before, after, noise)
+    result = {"seed": seed, "persona": a.persona, "before": before.as_dict(), "noise": noise.as_dict(),
+              "after": after.as_dict(), "verdict": v, "steps": step, "served_version": version,
+              "reached_steps": trained, "store": counts, "sessions": sessions, "wall_s": time.time() - t0}
+    print(f"[seed {seed}] {v['sentence']} (steps {step}, version {version}, {time.time() - t0:.0f} s)", flush=True)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--persona", default="teacher", choices=["teacher", "student"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--sessions", type=int, default=12, help="training sessions per seed")
+    p.add_argument("--turns", type=int, default=3, help="user messages per session at most")
+    p.add_argument("--heldout", type=int, default=16, help="held-out requests (first reply rated)")
+    p.add_argument("--steps", type=int, default=3, help="learner steps")
+    p.add_argument("--batch", type=int, default=4, help="judged turns per learner step")
+    p.add_argument("--lr", type=float, default=1.5e-4)
+    p.add_argument("--max-tokens", type=int, default=80, help="reply budget (OpenClaw's maxTokens)")
+    p.add_argument("--workers", type=int, default=2, help="OpenClaw sessions at a time")
+    p.add_argument("--wait", type=float, default=1800, help="seconds to wait for the last learner step")
+    p.add_argument("--out", default=str(ROOT / "runs" / "openclaw_personal"))
+    p.add_argument("--results", default=str(RESULTS))
+    a = p.parse_args()
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    t_all, runs = time.time(), []
+    for seed in a.seeds:
+        runs.append(run_seed(a, seed, Path(a.out)))
+        summary = {"config": vars(a), "runs": runs, "wall_s": time.time() - t_all,
+                   "beyond_noise": sum(r["verdict"]["exceeds_noise"] for r in runs)}
+        Path(a.results).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.results).write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"{summary['beyond_noise']}/{len(runs)} seeds beyond the noise; {time.time() - t_all:.0f} s; "
+          f"results: {a.results}")
+
+
+if __name__ == "__main__":
+    main()
