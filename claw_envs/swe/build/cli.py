@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=None, help="downloads, sources and dependency installs")
     p.add_argument("--workers", type=int, default=2, help="candidates validated concurrently (one sandbox each)")
     p.add_argument("--timeout", type=float, default=0.0,
-                   help="seconds per test run of a candidate (default: 5x the baseline suite, at least 60)")
+                   help="seconds per test run of a candidate (default: 3x the profiled baseline suite, at least 60)")
     p.add_argument("--max-candidates", type=int, default=0, help="stop a source after this many candidates")
     p.add_argument("--seed", type=int, default=0, help="order of the candidates")
     p.add_argument("--deps", action="append", default=[], metavar="REQ",
@@ -124,6 +124,13 @@ def _synthesize(args: argparse.Namespace, cache: Path, output, src) -> dict:
     from claw_envs.swe.instance import SWEInstance
 
     console.print(f"[bold]{src.name} {src.version}[/bold] ({src.kind}, {src.root})")
+    decided = output.decided()
+    kept_before = sum(1 for r in decided.values() if r["source"] == src.key and r["reason"] == "kept")
+    want = max(0, args.synthesize - kept_before)
+    if not want:
+        console.print(f"{kept_before} instances kept earlier: nothing to do")
+        return {"key": src.key, "name": src.name, "version": src.version, "kind": src.kind, **src.meta,
+                "kept_this_run": 0, "tried_this_run": 0}
     deps, dep_s = _deps(args, src, cache)
     clean = SWEInstance(f"{src.key}__clean", src.repo_name, "", (), (), source=src.root, deps=deps,
                         pythonpath=src.pythonpath, version=src.version)
@@ -133,13 +140,10 @@ def _synthesize(args: argparse.Namespace, cache: Path, output, src) -> dict:
         base = synth.baseline(sb, clean, timeout=max(args.timeout, 600))
     finally:
         sb.close()
-    timeout = args.timeout or max(60.0, 5 * base.probe.seconds)
+    timeout = args.timeout or max(60.0, 3 * base.probe.seconds)  # the profiled baseline is the slower run
     cands, dupes = synth.candidates(src, base, args.seed)
     if args.max_candidates:
         cands = cands[:args.max_candidates]
-    decided = output.decided()
-    kept_before = sum(1 for r in decided.values() if r["source"] == src.key and r["reason"] == "kept")
-    want = max(0, args.synthesize - kept_before)
     console.print(f"baseline: {len(base.passed)} passing tests in {base.probe.seconds:.1f} s, "
                   f"{len(base.covering)} covered functions, {len(cands)} candidates ({dupes} duplicates dropped), "
                   f"{kept_before} kept earlier; want {want} more")
