@@ -199,17 +199,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--record", metavar="DIR", help="GUI-v0: save each episode's screenshots to DIR")
             p.add_argument("--record-format", default="gif", choices=["gif", "strip", "both"])
         p.set_defaults(fn=fn)
+    from claw_trainer.serving.stack import LEARN_HELP
+
     s = sub.add_parser("serve", help="OpenAI-compatible proxy that records sessions; --learn trains on them live",
                        description="claw serve --config configs/X.yaml [--learn] [--section.key value ...]",
-                       epilog=OVERRIDES_HELP)
+                       epilog=f"--learn: {LEARN_HELP}\n\n{OVERRIDES_HELP}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     common(s)
-    s.add_argument("--learn", action="store_true", help="run the judge, train and publish loops alongside serving")
+    s.add_argument("--learn", action="store_true",
+                   help="run the judge, train and publish loops alongside serving (the minimal config: below)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000,
                    help="port (default 8000; serve-model uses 8001, env-server 8100, view 8765)")
     s.add_argument("--default-turn-type", default="main", choices=["main", "side"],
                    help="turn type for clients that send neither X-Turn-Type nor turn_type")
-    s.add_argument("--idle-timeout", type=float, default=600.0, help="seconds before an idle session is closed")
+    s.add_argument("--idle-timeout", type=float, default=None,
+                   help="seconds an awaiting turn waits for the user's reply before its session is closed "
+                        "(default: 7 days; a later reply still becomes the next state of the turn it answers)")
     s.add_argument("--scrub-pii", action=argparse.BooleanOptionalAction, default=True,
                    help="redact e-mails, phone/card/ID numbers and API keys before storing (on by default)")
     s.add_argument("--scrub-opt-out", action="append", metavar="TENANT",
