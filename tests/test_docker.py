@@ -119,10 +119,12 @@ def test_reader_pipes_are_out_of_the_agents_reach():
 def test_warm_pool_reset_and_labels():
     from claw_envs.sandbox.docker import drain_pools, owner_id
 
+    drain_pools()  # earlier tests' pools (an equal configuration shares its pool) wait no more
+    assert _containers(owner_id()) == []
     with _sandbox(pool=2) as sb:
-        sb.reset()  # creates the pool; this claim was cold
+        sb.reset()  # creates the pool; this claim was cold (the old container goes in the background)
         deadline = time.monotonic() + 60
-        while len(_containers(owner_id())) < 3 and time.monotonic() < deadline:
+        while len(_containers(owner_id())) != 3 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert len(_containers(owner_id())) == 3  # the sandbox's own + 2 warm
         first = sb.container_id
