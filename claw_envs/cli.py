@@ -221,8 +221,13 @@ def cmd_env_server(args: argparse.Namespace) -> int:
         raise ConfigError(f"--kwargs is not valid JSON ({e}); e.g. --kwargs '{{\"tasks\": \"generated\"}}'") from e
     if not isinstance(kwargs, dict):
         raise ConfigError("--kwargs must be a JSON object of env constructor arguments")
+    from claw_envs.core.netguard import check_bind, read_secret
+
+    token = args.token or read_secret("CLAW_ENV_TOKEN", args.token_file)
+    check_bind(args.host, token is not None, args.insecure, "claw env-server")
     cfg = ServerConfig(env_id=args.env, env_kwargs=kwargs, host=args.host, port=args.port,
-                       max_sessions=args.max_sessions, idle_ttl=args.idle_ttl, token=args.token)
+                       max_sessions=args.max_sessions, idle_ttl=args.idle_ttl, token=token, insecure=args.insecure,
+                       allow_hosts=tuple(args.allow_host or ()))
     console.print(f"serving {cfg.env_id} on http://{cfg.host}:{cfg.port} (WS /ws; max {cfg.max_sessions} sessions, "
                   f"idle TTL {cfg.idle_ttl:g} s{', bearer token' if cfg.token else ''})", highlight=False)
     serve(cfg)
@@ -285,12 +290,18 @@ def add_env_server(sub: argparse._SubParsersAction) -> None:
     es = sub.add_parser("env-server", help="serve an env over OpenEnv's WebSocket/HTTP protocol (one env per session)")
     es.add_argument("--env", default="claw/Terminal-v0", help="env id (see `claw envs`)")
     es.add_argument("--kwargs", default="", help="env constructor arguments as a JSON object")
-    es.add_argument("--host", default="127.0.0.1", help="address to bind (other machines: 0.0.0.0 with --token)")
+    es.add_argument("--host", default="127.0.0.1", help="address to bind (other machines: 0.0.0.0 with a token; refused without one)")
     es.add_argument("--port", type=int, default=ENV_SERVER_PORT,
                     help=f"port (default {ENV_SERVER_PORT}; claw serve uses 8000, serve-model 8001, view 8765)")
     es.add_argument("--max-sessions", type=int, default=8, help="concurrent sessions (envs); more get CAPACITY_REACHED")
     es.add_argument("--idle-ttl", type=float, default=600.0, help="close a session idle this many seconds (0 = never)")
-    es.add_argument("--token", default=None, help="require `Authorization: Bearer TOKEN` from clients")
+    es.add_argument("--token", default=None, help="require `Authorization: Bearer TOKEN` from clients (visible in "
+                    "`ps`: prefer --token-file or the CLAW_ENV_TOKEN environment variable)")
+    es.add_argument("--token-file", metavar="FILE", help="read the token from FILE (mode 600)")
+    es.add_argument("--insecure", action="store_true",
+                    help="allow a non-loopback --host without a token (anyone who reaches it runs commands)")
+    es.add_argument("--allow-host", action="append", metavar="NAME",
+                    help="a Host name clients may use besides loopback and --host (repeatable)")
     es.set_defaults(fn=cmd_env_server)
 
 

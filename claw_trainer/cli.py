@@ -15,7 +15,7 @@ console = Console()
 def cmd_serve_model(args: argparse.Namespace) -> int:
     from claw_trainer.serve_model import serve
 
-    serve(args.model, host=args.host, port=args.port)
+    serve(args.model, host=args.host, port=args.port, insecure=args.insecure)
     return 0
 
 
@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)  # envs, tasks, swe-validate, demo, judge-eval, env-server (no trainer needed)
     sm = sub.add_parser("serve-model", help="serve a local model with an OpenAI-compatible API")
     sm.add_argument("--model", default="smollm2", help="smollm2 or a local model directory")
-    sm.add_argument("--host", default="127.0.0.1")
+    sm.add_argument("--host", default="127.0.0.1", help="address to bind; it has no authentication, so a "
+                    "non-loopback address needs --insecure")
+    sm.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without authentication")
     sm.add_argument("--port", type=int, default=8001, help="port (default 8001; claw serve uses 8000, env-server 8100, view 8765)")
     sm.set_defaults(fn=cmd_serve_model)
     from claw_trainer.cli_train import add_parsers

@@ -149,6 +149,13 @@ def _scrub_policy(args: argparse.Namespace):
     return ScrubPolicy(args.scrub_pii, frozenset(args.scrub_opt_out or ()))
 
 
+def _api_keys(args: argparse.Namespace) -> list[str]:
+    """--api-key values plus the whitespace-separated keys of CLAW_API_KEYS (not visible in `ps`)."""
+    import os
+
+    return list(args.api_key or []) + os.environ.get("CLAW_API_KEYS", "").split()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from claw_trainer.serving.stack import ServeStack
 
@@ -158,10 +165,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                        idle_timeout=args.idle_timeout, scrub_pii=_scrub_policy(args), max_staleness=args.max_staleness,
                        stale=args.stale, max_steps=args.max_steps, upstream=args.upstream,
                        upstream_model=args.upstream_model, upstream_api_key=args.upstream_api_key,
-                       api_keys=args.api_key, api_keys_file=args.api_keys_file, max_batch=args.max_batch,
-                       max_pending=args.max_pending)
+                       api_keys=_api_keys(args), api_keys_file=args.api_keys_file, max_batch=args.max_batch,
+                       max_pending=args.max_pending, insecure=args.insecure, extra_hosts=tuple(args.allow_host or ()))
     mode = "serving and learning" if args.learn else "serving (recording sessions)"
-    auth = "API keys required" if args.api_key or args.api_keys_file else "no authentication (use --api-key)"
+    auth = "API keys required" if _api_keys(args) or args.api_keys_file else "no authentication (loopback only)"
     console.print(f"[bold]claw serve[/bold] {args.upstream or cfg.model.name} on http://{stack.host}:{stack.port}/v1 — {mode}; "
                   f"{auth}; turns → {cfg.train.output_dir}/turns.sqlite")
     stack.serve_forever()
@@ -227,8 +234,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    "token ids and log-probs (claw serve-model, vLLM, SGLang), e.g. http://127.0.0.1:8001/v1")
     s.add_argument("--upstream-model", help="model name sent to --upstream (default: the client's)")
     s.add_argument("--upstream-api-key", help="bearer key for --upstream")
-    s.add_argument("--api-key", action="append", metavar="KEY", help="require this bearer key (repeatable)")
-    s.add_argument("--api-keys-file", metavar="FILE", help="bearer keys, one 'KEY' or 'TENANT KEY' per line")
+    s.add_argument("--api-key", action="append", metavar="KEY",
+                   help="require this bearer key (repeatable; visible in `ps`: prefer --api-keys-file or the "
+                        "CLAW_API_KEYS environment variable, whitespace-separated keys)")
+    s.add_argument("--api-keys-file", metavar="FILE",
+                   help="bearer keys, one 'KEY', 'TENANT KEY' or 'TENANT KEY +users' per line (+users: the key may "
+                        "name end users with X-User)")
+    s.add_argument("--insecure", action="store_true",
+                   help="allow a non-loopback --host without API keys (anyone who reaches the port feeds training)")
+    s.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="a Host name clients may use besides loopback and --host (repeatable)")
     s.add_argument("--max-batch", type=int, default=8, help="concurrent requests sampled in one generate call")
     s.add_argument("--max-pending", type=int, default=64, help="requests that may wait for the model; more get 429")
     s.set_defaults(fn=cmd_serve)

@@ -100,17 +100,21 @@ def build_app(model: Any, tokenizer: Any, model_name: str = "local") -> Any:
 class ModelServer:
     """Run ``build_app`` with uvicorn in a background thread (for tests and in-process use)."""
 
-    def __init__(self, model: Any, tokenizer: Any, host: str = "127.0.0.1", port: int = 0, name: str = "local"):
+    def __init__(self, model: Any, tokenizer: Any, host: str = "127.0.0.1", port: int = 0, name: str = "local",
+                 insecure: bool = False):
         import socket
 
         import uvicorn
+
+        from claw_envs.core.netguard import guard_app
 
         if port == 0:
             with socket.socket() as s:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
         self.host, self.port = host, port
-        cfg = uvicorn.Config(build_app(model, tokenizer, name), host=host, port=port, log_level="warning")
+        app = guard_app(build_app(model, tokenizer, name), host, False, insecure, "claw serve-model")
+        cfg = uvicorn.Config(app, host=host, port=port, log_level="warning")
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -132,10 +136,15 @@ class ModelServer:
         self.thread.join(timeout=10)
 
 
-def serve(model_spec: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(model_spec: str, host: str = "127.0.0.1", port: int = 8001, insecure: bool = False) -> None:
+    """Serve ``model_spec`` until stopped. It has no authentication: a non-loopback ``host`` is refused unless
+    ``insecure``; requests with a foreign Host or Origin get 403."""
     import uvicorn
 
+    from claw_envs.core.netguard import check_bind, guard_app
     from claw_trainer.models import load_model
 
+    check_bind(host, False, insecure, "claw serve-model")  # before the model loads
     model, tok = load_model(model_spec)
-    uvicorn.run(build_app(model, tok, model_spec), host=host, port=port)
+    uvicorn.run(guard_app(build_app(model, tok, model_spec), host, False, insecure, "claw serve-model"),
+                host=host, port=port)

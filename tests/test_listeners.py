@@ -116,3 +116,105 @@ def test_view_beyond_loopback_needs_a_token_and_checks_it(run_root):
         cookie = headers.get("Set-Cookie", "")
         assert code == 200 and "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert _request(s, "/api/runs", headers={"Cookie": cookie.split(";")[0]})[0] == 200
+
+
+# -- claw serve, serve-model and env-server over real HTTP/WebSocket on 127.0.0.1 ------------------------------
+
+
+def _serve_cfg(tmp_path, name):
+    from claw_trainer.config import load_config
+
+    return load_config(None, ["--model.name", "tiny", "--model.cache_dir", str(tmp_path / "cache"),
+                              "--train.max_new_tokens", "4", "--train.output_dir", str(tmp_path / name)])
+
+
+def _post(port, path, body, host=None, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        data = json.dumps(body).encode()
+        conn.putrequest("POST", path, skip_host=True)
+        conn.putheader("Host", host or f"127.0.0.1:{port}")
+        conn.putheader("Content-Type", "text/plain")  # what a cross-site form/fetch can send without preflight
+        conn.putheader("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
+        conn.endheaders(data)
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
+def test_claw_serve_refuses_exposure_foreign_hosts_and_origins(tmp_path):
+    pytest.importorskip("fastapi", reason="claw serve needs the [serve] extra")
+    pytest.importorskip("torch", reason="claw serve needs the [train] extra")
+    from claw_trainer.serving.stack import ServeStack
+
+    with pytest.raises(ConfigError, match="no authentication"):
+        ServeStack(_serve_cfg(tmp_path, "exposed"), host="0.0.0.0")
+    keys = tmp_path / "keys.txt"
+    keys.write_text("alice sk-alice-1\n")
+    with ServeStack(_serve_cfg(tmp_path, "guarded"), api_keys_file=str(keys)) as s:
+        chat = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+        auth = {"Authorization": "Bearer sk-alice-1"}
+        code, body = _post(s.port, "/v1/chat/completions", chat, host="rebound.example", headers=auth)
+        assert code == 403 and "forbidden_host" in body
+        code, body = _post(s.port, "/v1/chat/completions", chat, headers={**auth, "Origin": "https://evil.example"})
+        assert code == 403 and "Origin" in body
+        assert _post(s.port, "/v1/chat/completions", chat, headers=auth)[0] == 200
+        status, body, _ = _request(s, "/health")
+        assert status == 200 and json.loads(body) == {"status": "ok"}  # public but minimal without a key
+        status, body, _ = _request(s, "/health", headers=auth)
+        assert status == 200 and "policy_version" in json.loads(body)
+
+
+def test_serve_model_and_env_server_refuse_a_non_loopback_bind_without_auth():
+    import subprocess
+    import sys
+
+    for cmd in (["claw_trainer.cli", "serve-model", "--model", "tiny", "--host", "0.0.0.0"],
+                ["claw_envs.cli", "env-server", "--host", "0.0.0.0"]):
+        r = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "CLAW_ENV_TOKEN": ""})
+        assert r.returncode != 0 and "no authentication" in r.stdout + r.stderr, (cmd, r.stdout, r.stderr)
+
+
+def test_env_server_refuses_foreign_origin_websockets_and_hosts(tmp_path):
+    pytest.importorskip("fastapi", reason="claw env-server needs the [remote] extra")
+    websockets = pytest.importorskip("websockets", reason="the [remote] extra")
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "claw_envs.cli", "env-server", "--env", "claw/ToolCall-v0",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "env-server did not come up"
+                time.sleep(0.2)
+        from websockets.sync.client import connect
+
+        with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+            connect(f"ws://127.0.0.1:{port}/ws", origin="https://evil.example", open_timeout=30)
+        assert e.value.response.status_code == 403
+        with connect(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}", open_timeout=30):
+            pass  # a page served by the server itself (and non-browser clients, without Origin) connect
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.putrequest("GET", "/health", skip_host=True)
+        conn.putheader("Host", "rebound.example")
+        conn.endheaders()
+        assert conn.getresponse().status == 403
+        conn.close()
+    finally:
+        proc.kill()
+        proc.wait(10)

@@ -133,7 +133,7 @@ def test_api_keys_scope_sessions_by_tenant(tmp):
     from claw_trainer.serving.stack import ServeStack
 
     keys = tmp / "keys.txt"
-    keys.write_text("# tenant key\nbob sk-bob-123\n")
+    keys.write_text("# tenant key [+users: may name end users with X-User]\nbob sk-bob-123 +users\n")
     with ServeStack(_cfg(tmp, "auth"), api_keys=["sk-alice-1"], api_keys_file=str(keys)) as s:
         msgs = [{"role": "user", "content": "hi"}]
         with pytest.raises(openai.AuthenticationError) as e:
@@ -143,6 +143,10 @@ def test_api_keys_scope_sessions_by_tenant(tmp):
         a = _client(s, "sk-alice-1").chat.completions.create(model="tiny", messages=msgs, max_tokens=3)
         b = _client(s, "sk-bob-123", default_headers={"X-User": "u7"}).chat.completions.create(
             model="tiny", messages=msgs, max_tokens=3)
+        with pytest.raises(openai.PermissionDeniedError) as e:  # alice's key may not name end users
+            _client(s, "sk-alice-1", default_headers={"X-User": "mallory"}).chat.completions.create(
+                model="tiny", messages=msgs, max_tokens=3)
+        assert e.value.code == "x_user_not_allowed"
         tenants = {r["tenant"] for sid in (a.model_extra["session_id"], b.model_extra["session_id"])
                    for r in _row_of(s, sid)}
         assert tenants == {"bob/u7"} | {t for t in tenants if t.startswith("key-")} and len(tenants) == 2

@@ -58,6 +58,8 @@ class ServerConfig:
     max_sessions: int = 8
     idle_ttl: float = 600.0  # seconds without a message before a session is closed; 0 = never
     token: str | None = None  # bearer token required from clients; None = open
+    insecure: bool = False  # allow a non-loopback bind without a token (refused otherwise)
+    allow_hosts: tuple[str, ...] = ()  # Host names besides loopback and ``host``
 
 
 def make_env(cfg: ServerConfig) -> Any:
@@ -314,7 +316,13 @@ def serve(cfg: ServerConfig) -> None:
     """Serve until interrupted (blocking)."""
     import uvicorn
 
-    if cfg.host not in ("127.0.0.1", "localhost", "::1") and not cfg.token:
-        log.warning("serving %s on %s without a token: anyone who can reach the port can run commands in its "
-                    "sandboxes; pass --token", cfg.env_id, cfg.host)
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="warning", ws_max_size=100 * 2**20)
+    uvicorn.run(guarded_app(cfg), host=cfg.host, port=cfg.port, log_level="warning", ws_max_size=100 * 2**20)
+
+
+def guarded_app(cfg: ServerConfig) -> Any:
+    """:func:`create_app` as served: a non-loopback bind without a token is refused (``ConfigError``) unless
+    ``cfg.insecure``; HTTP requests with a foreign ``Host`` and WebSockets with a foreign ``Origin`` (a web
+    page in the user's browser) get 403 (claw_envs.core.netguard)."""
+    from claw_envs.core.netguard import guard_app
+
+    return guard_app(create_app(cfg), cfg.host, bool(cfg.token), cfg.insecure, "claw env-server", cfg.allow_hosts)

@@ -195,9 +195,11 @@ def build_proxy(policy: Any, recorder: SessionRecorder, default_turn_type: str =
                                             "owned_by": "claw-gym"}]}
 
     @app.get("/health")
-    async def health_view() -> Any:
+    async def health_view(request: Request) -> Any:
         loops = health() if health else {}
         ok = all(v.get("alive", True) for v in (loops.get("loops") or {}).values())
+        if not handler.auth.authenticated(request.headers):  # public, but only the status without a key
+            return JSONResponse({"status": "ok" if ok else "degraded"}, status_code=200 if ok else 503)
         body = {"status": "ok" if ok else "degraded", "policy_version": policy.version,
                 "recorded": recorder.recorded, "requests": handler.requests,
                 "pending_requests": getattr(getattr(policy, "batcher", None), "pending", 0), **loops}

@@ -44,7 +44,8 @@ class ServeStack:
                  batch_size: int | None = None, max_staleness: int = 4, stale: str = "drop",
                  max_steps: int | None = None, upstream: str | None = None, upstream_model: str | None = None,
                  upstream_api_key: str | None = None, api_keys: list[str] | None = None,
-                 api_keys_file: str | None = None, max_batch: int = 8, max_pending: int = 64):
+                 api_keys_file: str | None = None, max_batch: int = 8, max_pending: int = 64,
+                 insecure: bool = False, extra_hosts: tuple[str, ...] = ()):
         import copy
 
         from claw_trainer.async_loops import AsyncLoops
@@ -62,7 +63,11 @@ class ServeStack:
         if upstream and learn:
             raise ConfigError("claw serve --upstream cannot --learn: trained weights cannot be published into an "
                               "upstream server; serve a local model (model.name) to learn, or drop --learn")
+        from claw_envs.core.netguard import check_bind
+
         auth = Auth.from_options(api_keys, api_keys_file)
+        check_bind(host, auth.enabled, insecure, "claw serve")  # before anything is loaded
+        self._guard = (insecure, tuple(extra_hosts), auth.enabled)
         out = Path(cfg.train.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         self.store = TurnStore(out / "turns.sqlite")
@@ -114,6 +119,14 @@ class ServeStack:
         return out
 
     @property
+    def asgi(self) -> Any:
+        """The app as served: ``self.app`` behind the Host / Origin guard (claw_envs.core.netguard)."""
+        from claw_envs.core.netguard import guard_app
+
+        insecure, extra, authenticated = self._guard
+        return guard_app(self.app, self.host, authenticated, insecure, "claw serve", extra)
+
+    @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
@@ -124,7 +137,7 @@ class ServeStack:
     def start(self) -> ServeStack:
         import uvicorn
 
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning"))
+        self._server = uvicorn.Server(uvicorn.Config(self.asgi, host=self.host, port=self.port, log_level="warning"))
         self._threads = [threading.Thread(target=self._server.run, daemon=True, name="claw-serve"),
                          threading.Thread(target=self._sweep, daemon=True, name="claw-sweep")]
         for t in self._threads:
