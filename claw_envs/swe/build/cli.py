@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=None, help="downloads, sources and dependency installs")
     p.add_argument("--workers", type=int, default=2, help="candidates validated concurrently (one sandbox each)")
     p.add_argument("--timeout", type=float, default=0.0,
-                   help="seconds per test run of a candidate (default: 3x the profiled baseline suite, at least 60)")
+                   help="seconds per test run of a candidate (default: 5x the baseline suite, at least 60)")
     p.add_argument("--max-candidates", type=int, default=0, help="stop a source after this many candidates")
     p.add_argument("--seed", type=int, default=0, help="order of the candidates")
     p.add_argument("--deps", action="append", default=[], metavar="REQ",
@@ -140,7 +140,7 @@ def _synthesize(args: argparse.Namespace, cache: Path, output, src) -> dict:
         base = synth.baseline(sb, clean, timeout=max(args.timeout, 600))
     finally:
         sb.close()
-    timeout = args.timeout or max(60.0, 3 * base.probe.seconds)  # the profiled baseline is the slower run
+    timeout = args.timeout or max(60.0, 5 * base.probe.seconds)
     cands, dupes = synth.candidates(src, base, args.seed)
     if args.max_candidates:
         cands = cands[:args.max_candidates]

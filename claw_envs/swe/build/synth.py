@@ -2,8 +2,9 @@
 
 For a source (with its dependencies installed):
 
-1. baseline: the whole suite runs once in the sandbox with the probe's call profile; tests that pass are the
-   candidates for PASS_TO_PASS, and the repository functions each test calls are its coverage;
+1. baseline: the whole suite runs once in the sandbox with the probe's call profile (the repository functions
+   each test calls are its coverage), then once more as the grader runs it (its test files named); tests that
+   pass both times are the candidates for PASS_TO_PASS, and the second run's time sets the timeouts;
 2. candidates: ``mutate.mutations`` of covered functions in the library's own files (never test files), in a
    seeded order that visits functions round-robin, duplicates (same mutated AST) dropped;
 3. screen: the tests covering the mutated function run on the mutated tree; a candidate is rejected if no test
@@ -80,6 +81,13 @@ def baseline(sb: Sandbox, inst: SWEInstance, timeout: float) -> Baseline:
                         "configuration file (pytest.ini, or [tool.pytest.ini_options]) at the root")
     ids = graded_ids(p.status)
     passed = sorted(t for t in p.passed if t in ids)
+    if passed:  # again as the grader runs them (the test files named, no profile): keep what passes both ways
+        files = sorted({t.split("::")[0] for t in passed})
+        again = probe(sb, inst, files=files, timeout=timeout)
+        if again.error:
+            raise TaskError(f"{inst.repo}: the suite did not run with its files named: {again.error}")
+        passed = [t for t in passed if again.status.get(t) == "PASSED"]
+        p.seconds = again.seconds
     if not passed:
         raise TaskError(f"{inst.repo}: no test passes on the unmodified source (pytest exit {p.exitstatus}); "
                         f"output tail: {p.output[-1000:]}. pytest also runs unittest-style tests; another runner "
