@@ -214,8 +214,10 @@ def test_async_judging_and_vector_env(fake_server):
     vec = ClawVectorEnv([lambda: PRMReward(gym.make("claw/Terminal-v0", tasks=[TASK]), Judge(RuleBackend()))
                          for _ in range(3)])
     vec.reset(seed=0)
-    _, rew, _, _, infos = vec.step(["```bash\nfalse\n```", "```bash\ntrue\n```", "```bash\nls\n```"])
-    assert infos["reward_channels"]["process"].tolist() == [-1.0, 1.0, 1.0] and rew.tolist() == [-1, 1, 1]
+    # false fails; `true` exits 0 but does nothing (no evidence: 0); real work that exits cleanly earns +1
+    _, rew, _, _, infos = vec.step(["```bash\nfalse\n```", "```bash\ntrue\n```",
+                                    "```bash\nmkdir -p /app/out && ls /app\n```"])
+    assert infos["reward_channels"]["process"].tolist() == [-1.0, 0.0, 1.0] and rew.tolist() == [-1, 0, 1]
     vec.close()
 
 

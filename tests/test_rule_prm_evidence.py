@@ -26,6 +26,32 @@ def test_self_printed_output_is_not_evidence(action, text, task, vote):
     assert rule_vote("environment", text)[0] == 1  # without the action, output alone reads as success
 
 
+@pytest.mark.parametrize("cmd,text", [
+    ("true", "[exit code: 0]"),
+    ("ls /", "bin\nboot\ndev\netc\nusr\n[exit code: 0]"),
+    ("cd .", "[exit code: 0]"),
+    ("exit 0", "[exit code: 0]"),
+    ("pwd && ls", "/app\nnotes\n[exit code: 0]"),
+])
+def test_exit_zero_alone_is_not_evidence(cmd, text):
+    assert rule_vote("environment", text, action=f"```bash\n{cmd}\n```", task=TASK.instruction)[0] == 0
+    # the same commands failing still count against the turn
+    assert rule_vote("environment", "No such file or directory\n[exit code: 2]", action=f"```bash\n{cmd}\n```",
+                     task=TASK.instruction)[0] == -1
+
+
+def test_rule_judge_agreement_on_the_labelled_cases_holds():
+    """κ of the rule judge on tasks/judge/cases.jsonl (with the trivial-success cases) stays ≥ 0.55."""
+    from pathlib import Path
+
+    from claw_envs.prm.evaluate import evaluate_judge, load_cases
+
+    cases = load_cases(Path(__file__).resolve().parents[1] / "tasks" / "judge" / "cases.jsonl")
+    assert sum(c["id"].startswith("term-noop") for c in cases) == 5
+    rep = evaluate_judge(Judge(RuleBackend(), m=1), cases)
+    assert rep.kappa >= 0.55, rep
+
+
 @needs_local
 def test_prm_wrapper_does_not_reward_echo_ok():
     env = PRMReward(gym.make("claw/Terminal-v0", tasks=[TASK]), Judge(RuleBackend(), m=1), coef=1.0)

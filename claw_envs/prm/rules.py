@@ -3,7 +3,9 @@
 It rewards evidence, not appearances: output a command only printed itself (``echo ok``,
 ``printf '12 passed'``) is no evidence of anything. Such a turn scores 0, and -1 when the printed text
 claims success or echoes the task (``echo "created /app/done"`` for "Create /app/done"): a claim made
-instead of the work.
+instead of the work. Exit 0 alone is no evidence either: a command that neither changes nor checks anything
+(``true``, ``:``, ``cd .``, ``exit 0``, ``ls /``, ``pwd``, ``sleep 1``) scores 0 however cleanly it exits;
++1 needs a check the action was aimed at (tests passing) or work whose output shows no error.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ _EXIT = re.compile(r"\[exit code: (-?\d+)\]")
 _FENCE = re.compile(r"```(?:bash|sh|shell|console)?\s*\n(.*?)```", re.S)
 _JSON_CMD = re.compile(r'"(?:command|cmd)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _PRINT_ONLY = re.compile(r"^(echo|printf|true|:|exit\s+0|sleep\s+[\d.]+)(\s|$)")
+_NO_OP = re.compile(r"^(true|:|cd(\s+\S+)?|exit(\s+0)?|sleep\s+[\d.]+|clear)$")
+_LOOK = re.compile(r"^(ls(\s+-[a-zA-Z]+)*(\s+\S+)?|pwd|whoami|id|date|hostname|uname(\s+-[a-z]+)?)$")
 _CLAIM = re.compile(r"\b(ok|okay|done|success(ful(ly)?)?|passed|pass|fixed|complete(d)?|finished|solved|all good|"
                     r"works|created|written|correct)\b", re.I)
 _WORD = re.compile(r"[A-Za-z0-9_./-]{4,}")
@@ -51,6 +55,19 @@ def self_printed(action: str, next_text: str) -> bool:
     lines = [ln.strip() for ln in _EXIT.sub("", next_text or "").splitlines() if ln.strip()]
     flat = cmd.replace("\\n", "\n")
     return bool(lines) and all(ln in flat for ln in lines)
+
+
+def no_op(action: str, next_text: str = "", task: str | None = None) -> bool:
+    """Whether the action's command neither changes nor checks anything the task is about: every part is a
+    no-op (``true``, ``cd .``, ``exit 0``, ``sleep 1``) or a look around (``ls``, ``pwd``, ``id``...) whose output
+    names nothing from ``task`` (``ls /app`` showing ``done`` for "Create /app/done" is a check; ``ls /`` is
+    not). Its exit code says nothing about the task."""
+    parts = [p.strip() for p in re.split(r"\s*(?:;|&&|\|\||\n)\s*", command_of(action)) if p.strip()]
+    if not parts or not all(_NO_OP.match(p) or _LOOK.match(p) for p in parts):
+        return False
+    task_words = {w.lower() for w in re.findall(r"[A-Za-z0-9_]{4,}", task or "")}
+    shown = {w.lower() for w in re.findall(r"[A-Za-z0-9_]{4,}", _EXIT.sub("", next_text))}
+    return not (task_words & shown)
 
 
 def _claims(text: str, task: str | None) -> bool:
@@ -92,6 +109,8 @@ def rule_vote(next_role: str, next_text: str, mode: str = "binary", *, action: s
         passed = sum(int(p or 0) for _, p in tests)
         if tests:
             vote = -1 if failed else (1 if passed else 0)
+        elif action is not None and no_op(action, text, task):  # nothing done, nothing checked: only errors count
+            vote = -1 if (exit_m and int(exit_m[-1]) != 0) or _ERROR.search(text) else 0
         elif exit_m:
             vote = 1 if int(exit_m[-1]) == 0 and not re.search(r"Traceback|Error:", text) else -1
         elif text.lstrip().lower().startswith("error") or _ERROR.search(text) or _NO_CHANGE.search(text):
