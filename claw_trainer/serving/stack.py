@@ -40,7 +40,7 @@ method.live_group_size). Turns dropped for lack of signal are reported in /healt
 
 class ServeStack:
     def __init__(self, cfg: RunConfig, learn: bool = False, host: str = "127.0.0.1", port: int = 0,
-                 default_turn_type: str = "main", idle_timeout: float | None = None, scrub_pii: bool = False,
+                 default_turn_type: str = "main", idle_timeout: float | None = None, scrub_pii: bool = True,
                  batch_size: int | None = None, max_staleness: int = 4, stale: str = "drop",
                  max_steps: int | None = None, upstream: str | None = None, upstream_model: str | None = None,
                  upstream_api_key: str | None = None, api_keys: list[str] | None = None,
