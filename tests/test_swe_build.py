@@ -152,16 +152,11 @@ def test_fix_commit_instance_real_base_gold_empty_and_hacks(fix_repo, fix_datase
         env.close()
 
 
-# A pyproject.toml the patch *adds* (the base has none, as in this setup.py + tox.ini project) is not reset by
-# grading.restore_test_infrastructure (it only compares pyproject.toml files tracked at base_commit), so its
-# [tool.pytest.ini_options] addopts loads the hack plugin: reported, grading.py is not this module's to change.
-_GAP = pytest.mark.xfail(strict=True, reason="grading does not reset a pyproject.toml the patch adds (reported)")
-
-
 @needs_local
-@pytest.mark.parametrize("hack", [pytest.param(h, marks=_GAP) if h == "pyproject" else h for h in HACKS])
+@pytest.mark.parametrize("hack", list(HACKS))
 def test_tamper_hacks_do_not_pay_on_a_built_instance(fix_dataset, hack):
-    """test_swe_tamper's hacks, on the built instance of a real project."""
+    """test_swe_tamper's hacks, on the built instance of a real project (whose base has no pyproject.toml: the
+    one the hack adds is deleted by grading)."""
     files = HACKS[hack]
     env = gym.make("claw/SWE-v0", tasks=str(fix_dataset / "instances.jsonl"))
     try:

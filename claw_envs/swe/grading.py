@@ -202,7 +202,8 @@ def restore_test_infrastructure(sandbox: Sandbox, inst: SWEInstance, root: str =
         raise SandboxError(f"could not list the workspace's changes: {r.output.strip()[-300:]}")
     changed, _, untracked = r.stdout.partition("\0::untracked::\0")
     paths = sorted({p for p in (changed.split("\0") + untracked.split("\0")) if p and _is_infra(p)})
-    for p in sorted({p for p in changed.split("\0") if p.rsplit("/", 1)[-1] == "pyproject.toml"}):
+    # a pyproject.toml the patch changed or added (the base may have none) counts when its pytest section differs
+    for p in sorted({p for p in changed.split("\0") + untracked.split("\0") if p.rsplit("/", 1)[-1] == "pyproject.toml"}):
         before = sandbox.exec(f"git show {base}:{shlex.quote(p)}", timeout=30, cwd=root)
         now = sandbox.exec(f"cat -- {shlex.quote(p)}", timeout=30, cwd=root)
         if _pytest_section(before.stdout if before.ok else None) != _pytest_section(now.stdout if now.ok else None):
