@@ -48,3 +48,19 @@ def pytest_sessionfinish(session):
     if path:
         with open(path, "w") as f:
             json.dump(getattr(session.config, "_claw_sandbox_outcomes", {}), f)
+
+
+# Test modules that start a Ray cluster in-process run in their own interpreter (tests/test_ray_isolated.py):
+# seen in the full suite, Ray's gRPC client hung for good in `ray.init` (GcsClient.FetchClusterId, a C++ wait
+# that pytest-timeout cannot interrupt) inside the long-lived test process that had forked hundreds of sandboxes
+# and servers before, while the same modules pass alone. A fresh interpreter keeps the suite from hanging.
+RAY_MODULES = ("test_ray_hosting.py", "test_ray_placement.py")
+
+
+def pytest_ignore_collect(collection_path, config):
+    import os
+
+    if collection_path.name in RAY_MODULES and not os.environ.get("CLAW_RAY_CHILD"):
+        explicit = any(str(a).split("::")[0].endswith(collection_path.name) for a in config.args)
+        return not explicit  # named on the command line: run here; in a whole-suite run: in the child
+    return None
