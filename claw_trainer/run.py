@@ -16,6 +16,16 @@ from claw_envs.core.errors import ConfigError
 from claw_trainer.config import RunConfig
 
 
+def write_run_config(out: Path, cfg: Any) -> Path:
+    """``out/config.json``: the run's config with its secrets (tokens, keys, passwords) redacted — a run folder
+    is shared and served by ``claw view``, so no secret is ever written there."""
+    from claw_envs.core.netguard import redact
+
+    path = out / "config.json"
+    path.write_text(json.dumps(redact(cfg.to_dict()), indent=1))
+    return path
+
+
 def make_judges(cfg: RunConfig) -> tuple[Any, Any]:
     """(process judge or None, hint judge or None) from ``cfg.judge``; backends are shared by every sub-env."""
     from claw_envs.prm.backends import make_backend
@@ -158,7 +168,7 @@ def train(cfg: RunConfig, resume: bool = False, console: Any = None) -> dict[str
         raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another "
                           "train.output_dir")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    write_run_config(out, cfg)
     progress = ClawProgress(out / "metrics.jsonl", console=console)
     t0 = time.time()
     trainer = build_trainer(cfg, out, callbacks=[progress])
@@ -203,7 +213,7 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
 
     out = Path(cfg.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    write_run_config(out, cfg)
     model, tok = load_for_training(cfg.model.name, cfg.train.dtype, cache_dir=cfg.model.cache_dir)
     store = TurnStore(out / "turns.sqlite")
     served = ServedPolicy(copy.deepcopy(model), tok, cfg.train.max_new_tokens, cfg.train.temperature)

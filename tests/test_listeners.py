@@ -218,3 +218,15 @@ def test_env_server_refuses_foreign_origin_websockets_and_hosts(tmp_path):
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_run_folder_config_never_holds_a_secret(tmp_path):
+    pytest.importorskip("torch", reason="the [train] extra")
+    from claw_trainer.config import load_config
+    from claw_trainer.run import write_run_config
+
+    cfg = load_config(None, ["--env.remote_token", SECRET, "--train.output_dir", str(tmp_path)])
+    path = write_run_config(tmp_path, cfg)
+    saved = json.loads(path.read_text())
+    assert saved["env"]["remote_token"] == REDACTED and saved["model"]["name"] == cfg.model.name
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and SECRET in p.read_text(errors="replace")]
