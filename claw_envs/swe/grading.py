@@ -55,26 +55,34 @@ class EvalResult:
 
 
 EVAL_DIR = "/tmp/claw_eval"
+# Source shared by the pytest plugins claw-gym runs in the sandbox (this module's result plugin and
+# claw_envs.swe.build.runner's probe): SWE-bench's status of one test phase, and which status is worse.
+WORST = {"ERROR": 4, "FAILED": 4, "SKIPPED": 2, "XFAIL": 1, "PASSED": 1}
+REPORT_STATUS = f"""
+_WORST = {WORST!r}
+
+
+def report_status(report):
+    if report.when == "call":
+        if hasattr(report, "wasxfail") and report.skipped:
+            return "XFAIL"
+        return "PASSED" if report.passed else "FAILED" if report.failed else "SKIPPED"
+    if report.failed:
+        return "ERROR"
+    if report.when == "setup" and report.skipped:
+        return "SKIPPED"
+    return None
+"""
 _PLUGIN = """import os
 _NONCE = __name__.rsplit("_", 1)[-1]
 _FD = os.dup(2)  # the original stderr pipe, duplicated before any test code runs
-
+""" + REPORT_STATUS + """
 
 def pytest_runtest_logreport(report):
-    if report.when == "call":
-        if hasattr(report, "wasxfail") and report.skipped:
-            status = "XFAIL"
-        else:
-            status = "PASSED" if report.passed else "FAILED" if report.failed else "SKIPPED"
-    elif report.failed:
-        status = "ERROR"
-    elif report.when == "setup" and report.skipped:
-        status = "SKIPPED"
-    else:
-        return
-    os.write(_FD, ("\\n@@claw-result %s %s %s\\n" % (_NONCE, status, report.nodeid)).encode())
+    status = report_status(report)
+    if status is not None:
+        os.write(_FD, ("\\n@@claw-result %s %s %s\\n" % (_NONCE, status, report.nodeid)).encode())
 """
-_WORST = {"ERROR": 4, "FAILED": 4, "SKIPPED": 2, "XFAIL": 1, "PASSED": 1}
 
 
 def eval_script(inst: SWEInstance, root: str = ROOT, nonce: str | None = None) -> str:
@@ -116,11 +124,11 @@ def trusted_log(stderr: str, nonce: str) -> tuple[str, list[str]]:
         exits.append(int(m.group(1)))
     lines = [START_TEST_OUTPUT]
     for nodeid, statuses in seen.items():
-        lines.append(f"{max(statuses, key=_WORST.__getitem__)} {nodeid}")
+        lines.append(f"{max(statuses, key=WORST.__getitem__)} {nodeid}")
     if exits:  # several exit records can only be forged: a non-zero one wins
         lines.append(f"{TEST_EXIT_CODE}: {next((c for c in exits if c != 0), 0)}")
     lines.append(END_TEST_OUTPUT)
-    conflicts = sorted(n for n, st in seen.items() if len({_WORST[x] for x in st}) > 1)
+    conflicts = sorted(n for n, st in seen.items() if len({WORST[x] for x in st}) > 1)
     return "\n".join(lines) + "\n", conflicts
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from claw_envs.core.errors import SandboxError
 from claw_envs.sandbox.base import Sandbox
-from claw_envs.swe.grading import ROOT
+from claw_envs.swe.grading import REPORT_STATUS, ROOT
 from claw_envs.swe.instance import SWEInstance
 from claw_envs.swe.workspace import materialize
 
@@ -29,7 +29,6 @@ _PLUGIN = r'''import json, os, sys, threading
 _OUT = os.environ["CLAW_PROBE_OUT"]
 _ROOT = os.environ["CLAW_PROBE_ROOT"].rstrip("/") + "/"
 _PROFILE = os.environ.get("CLAW_PROBE_PROFILE") == "1"
-_WORST = {"ERROR": 4, "FAILED": 4, "SKIPPED": 2, "XFAIL": 1, "PASSED": 1}
 _status, _messages, _calls, _errors = {}, {}, {}, []
 _cur = [set()]
 _calls["<collect>"] = _cur[0]
@@ -60,17 +59,11 @@ def pytest_runtest_protocol(item, nextitem):
     _cur[0] = _calls.setdefault(item.nodeid, set())
 
 
+''' + REPORT_STATUS + r'''
+
 def pytest_runtest_logreport(report):
-    if report.when == "call":
-        if hasattr(report, "wasxfail") and report.skipped:
-            status = "XFAIL"
-        else:
-            status = "PASSED" if report.passed else "FAILED" if report.failed else "SKIPPED"
-    elif report.failed:
-        status = "ERROR"
-    elif report.when == "setup" and report.skipped:
-        status = "SKIPPED"
-    else:
+    status = report_status(report)
+    if status is None:
         return
     _set(report.nodeid, status)
     if report.failed:
