@@ -221,10 +221,9 @@ def cmd_env_server(args: argparse.Namespace) -> int:
         raise ConfigError(f"--kwargs is not valid JSON ({e}); e.g. --kwargs '{{\"tasks\": \"generated\"}}'") from e
     if not isinstance(kwargs, dict):
         raise ConfigError("--kwargs must be a JSON object of env constructor arguments")
-    from claw_envs.core.netguard import check_bind, read_secret
+    from claw_envs.core.netguard import read_secret
 
     token = args.token or read_secret("CLAW_ENV_TOKEN", args.token_file)
-    check_bind(args.host, token is not None, args.insecure, "claw env-server")
     cfg = ServerConfig(env_id=args.env, env_kwargs=kwargs, host=args.host, port=args.port,
                        max_sessions=args.max_sessions, idle_ttl=args.idle_ttl, token=token, insecure=args.insecure,
                        allow_hosts=tuple(args.allow_host or ()))

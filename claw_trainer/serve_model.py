@@ -106,14 +106,15 @@ class ModelServer:
 
         import uvicorn
 
-        from claw_envs.core.netguard import guard_app
+        from claw_envs.core.netguard import check_bind, guard_app
 
         if port == 0:
             with socket.socket() as s:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
         self.host, self.port = host, port
-        app = guard_app(build_app(model, tokenizer, name), host, False, insecure, "claw serve-model")
+        check_bind(host, False, insecure, "claw serve-model")
+        app = guard_app(build_app(model, tokenizer, name), host, False, insecure)
         cfg = uvicorn.Config(app, host=host, port=port, log_level="warning")
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -146,5 +147,5 @@ def serve(model_spec: str, host: str = "127.0.0.1", port: int = 8001, insecure: 
 
     check_bind(host, False, insecure, "claw serve-model")  # before the model loads
     model, tok = load_model(model_spec)
-    uvicorn.run(guard_app(build_app(model, tok, model_spec), host, False, insecure, "claw serve-model"),
+    uvicorn.run(guard_app(build_app(model, tok, model_spec), host, False, insecure),
                 host=host, port=port)

@@ -142,10 +142,9 @@ class HostGuard:
         await send({"type": "http.response.body", "body": body})
 
 
-def guard_app(app: Any, bind_host: str, authenticated: bool, insecure: bool = False, what: str = "this server",
+def guard_app(app: Any, bind_host: str, authenticated: bool, insecure: bool = False,
               extra_hosts: Iterable[str] = ()) -> Any:
-    """:func:`check_bind` then wrap ``app`` in :class:`HostGuard` for a listener on ``bind_host``."""
-    check_bind(bind_host, authenticated, insecure, what)
+    """``app`` in a :class:`HostGuard` for a listener on ``bind_host`` (call :func:`check_bind` first)."""
     wildcard = bind_host in ("0.0.0.0", "::", "")
-    return HostGuard(app, allowed_hosts(bind_host, extra_hosts), check_host=not (wildcard and authenticated)
-                     and not (wildcard and insecure))
+    return HostGuard(app, allowed_hosts(bind_host, extra_hosts),
+                     check_host=not (wildcard and (authenticated or insecure)))

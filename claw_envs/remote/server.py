@@ -323,6 +323,7 @@ def guarded_app(cfg: ServerConfig) -> Any:
     """:func:`create_app` as served: a non-loopback bind without a token is refused (``ConfigError``) unless
     ``cfg.insecure``; HTTP requests with a foreign ``Host`` and WebSockets with a foreign ``Origin`` (a web
     page in the user's browser) get 403 (claw_envs.core.netguard)."""
-    from claw_envs.core.netguard import guard_app
+    from claw_envs.core.netguard import check_bind, guard_app
 
-    return guard_app(create_app(cfg), cfg.host, bool(cfg.token), cfg.insecure, "claw env-server", cfg.allow_hosts)
+    check_bind(cfg.host, bool(cfg.token), cfg.insecure, "claw env-server")
+    return guard_app(create_app(cfg), cfg.host, bool(cfg.token), cfg.insecure, cfg.allow_hosts)

@@ -63,11 +63,10 @@ class ServeStack:
         if upstream and learn:
             raise ConfigError("claw serve --upstream cannot --learn: trained weights cannot be published into an "
                               "upstream server; serve a local model (model.name) to learn, or drop --learn")
-        from claw_envs.core.netguard import check_bind
+        from claw_envs.core.netguard import check_bind, guard_app
 
         auth = Auth.from_options(api_keys, api_keys_file)
         check_bind(host, auth.enabled, insecure, "claw serve")  # before anything is loaded
-        self._guard = (insecure, tuple(extra_hosts), auth.enabled)
         out = Path(cfg.train.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         self.store = TurnStore(out / "turns.sqlite")
@@ -96,6 +95,8 @@ class ServeStack:
         health = self._health
         self.app = build_proxy(self.policy, self.recorder, default_turn_type, auth=auth,
                                model_name=upstream_model or cfg.model.name, health=health)
+        # served behind the Host / Origin guard (routes mounted on self.app later, e.g. the gate's, are guarded too)
+        self._asgi = guard_app(self.app, host, auth.enabled, insecure, extra_hosts)
         if port == 0:
             with socket.socket() as s:
                 s.bind((host, 0))
@@ -119,14 +120,6 @@ class ServeStack:
         return out
 
     @property
-    def asgi(self) -> Any:
-        """The app as served: ``self.app`` behind the Host / Origin guard (claw_envs.core.netguard)."""
-        from claw_envs.core.netguard import guard_app
-
-        insecure, extra, authenticated = self._guard
-        return guard_app(self.app, self.host, authenticated, insecure, "claw serve", extra)
-
-    @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
@@ -137,7 +130,7 @@ class ServeStack:
     def start(self) -> ServeStack:
         import uvicorn
 
-        self._server = uvicorn.Server(uvicorn.Config(self.asgi, host=self.host, port=self.port, log_level="warning"))
+        self._server = uvicorn.Server(uvicorn.Config(self._asgi, host=self.host, port=self.port, log_level="warning"))
         self._threads = [threading.Thread(target=self._server.run, daemon=True, name="claw-serve"),
                          threading.Thread(target=self._sweep, daemon=True, name="claw-sweep")]
         for t in self._threads:
