@@ -7,6 +7,9 @@ APT_PKGS=(bubblewrap python3 git procps util-linux coreutils findutils grep sed 
 APT_PKGS+=(xvfb openbox chromium xterm mousepad xdotool x11-utils imagemagick scrot python3-tk fonts-dejavu-core)
 # OSWorld's own task files (os/chrome domains): socat, a session bus, gsettings/gio and GNOME's settings schemas.
 APT_PKGS+=(socat dbus libglib2.0-bin gsettings-desktop-schemas dconf-gsettings-backend dconf-service gnome-shell-common)
+# OSWorld's app domains (libreoffice_*, vlc, gimp, thunderbird, multi_apps): the apps themselves (~1 GB, ~40 s
+# from a warm mirror). VS Code has no Debian package: that domain reports itself unsupported (claw gui check).
+APT_PKGS+=(libreoffice-calc libreoffice-writer libreoffice-impress vlc gimp thunderbird)
 # tests/test_openclaw.py: npm (Debian's) fetches Node 24 and OpenClaw from the npm registry (see below).
 command -v npm >/dev/null || APT_PKGS+=(npm)  # the machine's Node.js may already ship npm (then Debian's conflicts)
 # The docker sandbox backend: Debian's engine, and debootstrap to build its base image offline (no registry here).
