@@ -14,7 +14,7 @@ from claw_envs.core.shell import TERMINATING, run_shell_turn
 from claw_envs.core.task import builtin_tasks_dir
 from claw_envs.sandbox import SandboxConfig, ShellSession, make_sandbox
 from claw_envs.swe.grading import ROOT, EvalResult, evaluate_patch
-from claw_envs.swe.instance import SWEInstance, load_instances
+from claw_envs.swe.instance import LazyInstances, SWEInstance, load_instances
 from claw_envs.swe.workspace import materialize, prepare
 
 PROTOCOL = (
@@ -29,7 +29,8 @@ class SWEEnv(ClawEnv):
 
     Args:
         tasks: a folder of instance folders, a JSONL of SWE-bench rows, a list of ``SWEInstance``, or None
-            for the built-in ``tasks/swe`` (deprecated name: ``instances``).
+            for the built-in ``tasks/swe`` (deprecated name: ``instances``). A JSONL is loaded lazily
+            (``LazyInstances``: byte offsets of its rows, one row parsed when an episode picks it).
         task_ids: restrict to these instance ids (deprecated name: ``instance_ids``).
         backend: sandbox backend, ``local`` (bubblewrap) or ``docker`` (SWE-bench's own images for its rows).
         max_steps: commands per episode (20). action_timeout: seconds one command may run (30; deprecated
@@ -57,17 +58,22 @@ class SWEEnv(ClawEnv):
         no_unknown_kwargs("SWEEnv", deprecated)
         super().__init__(render_mode=render_mode)
         src = builtin_tasks_dir("swe") if tasks is None else tasks
-        self.instances = list(src) if isinstance(src, list) else load_instances(src)
-        if task_ids is not None:
-            known = {i.instance_id for i in self.instances}
-            missing = sorted(set(task_ids) - known)
-            if missing:
-                raise TaskError(f"unknown task ids {missing}; known: {sorted(known)}")
-            self.instances = [i for i in self.instances if i.instance_id in set(task_ids)]
+        if not isinstance(src, list) and Path(src).suffix == ".jsonl":
+            # a dataset of thousands of rows: an index of byte offsets, one row parsed per reset
+            self.instances = LazyInstances(src, only=task_ids)
+            self._by_id = self.instances.by_id()
+        else:
+            self.instances = list(src) if isinstance(src, list) else load_instances(src)
+            if task_ids is not None:
+                known = {i.instance_id for i in self.instances}
+                missing = sorted(set(task_ids) - known)
+                if missing:
+                    raise TaskError(f"unknown task ids {missing}; known: {sorted(known)}")
+                self.instances = [i for i in self.instances if i.instance_id in set(task_ids)]
+            self._by_id = {i.instance_id: i for i in self.instances}
         if not self.instances:
             raise TaskError("no SWE instances to run")
         self.tasks = self.instances
-        self._by_id = {i.instance_id: i for i in self.instances}
         self.action_timeout = 30.0 if action_timeout is None else float(action_timeout)
         cfg = sandbox if isinstance(sandbox, SandboxConfig) else SandboxConfig(**(sandbox or {}))
         self.config = replace(cfg, workdir=ROOT, writable={**cfg.writable, ROOT: "512m"}, timeout=self.action_timeout)

@@ -16,6 +16,11 @@ Relative paths are relative to the JSONL file's folder.
 from __future__ import annotations
 
 import json
+import os
+import re
+from array import array
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +153,148 @@ def load_instances(path: str | Path) -> list[SWEInstance]:
     if not out:
         raise TaskError(f"{p}: no instances found (folders with meta.yaml)")
     return out
+
+
+_ID = re.compile(rb'"instance_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_CHUNK = 1 << 20
+
+
+class LazyInstances(Sequence):
+    """The rows of a JSONL dataset as a read-only sequence of ``SWEInstance``, parsed one at a time.
+
+    Construction scans the file once for line starts (a byte-offset index in an ``array``, 8 bytes a row; no
+    row is parsed, except the first, to fail early on a file that is not SWE rows). ``self[k]`` seeks to row
+    ``k``, reads that one line and parses it (the last ``cache`` rows parsed are kept). Looking an id up
+    (``ids`` / ``by_id``) builds an id -> row map on first use by reading each line's ``instance_id`` with a
+    regular expression (no JSON parse); the parsed row's id is checked against it. ``only`` restricts the rows
+    to those ids (unknown ids are a ``TaskError``).
+    """
+
+    def __init__(self, path: str | Path, only: list[str] | None = None, cache: int = 32):
+        self.path = Path(path)
+        self.base = self.path.parent
+        self._offsets = array("q")
+        self._stat = None
+        self._ids: dict[str, int] | None = None
+        self._parsed: OrderedDict[int, SWEInstance] = OrderedDict()
+        self._cache = cache
+        self._index()
+        if only is not None:
+            by_id = self.ids()
+            missing = sorted(set(only) - set(by_id))
+            if missing:
+                raise TaskError(f"unknown task ids {missing[:20]}{' ...' if len(missing) > 20 else ''} "
+                                f"({len(by_id)} in {self.path})")
+            keep = set(only)
+            rows = [k for k in range(len(self._offsets)) if self._line_id(k) in keep]
+            self._offsets = array("q", [self._offsets[k] for k in rows])
+            self._ids = None
+        if len(self._offsets):
+            self[0]  # one parse: a file of something else fails here, not at the first reset
+
+    def _index(self) -> None:
+        starts = array("q")
+        pos, at_line_start = 0, True
+        with open(self.path, "rb") as f:
+            self._stat = os.fstat(f.fileno())
+            while chunk := f.read(_CHUNK):
+                i = 0
+                while True:
+                    if at_line_start:
+                        # skip blank lines: a line is a row when it has a non-space byte
+                        j = i
+                        while j < len(chunk) and chunk[j] in b" \t\r\n":
+                            j += 1
+                        if j == len(chunk):
+                            break  # the rest of the chunk is blank: still at a line start
+                        starts.append(pos + j)
+                        at_line_start = False
+                        i = j
+                    nl = chunk.find(b"\n", i)
+                    if nl < 0:
+                        break
+                    i, at_line_start = nl + 1, True
+                pos += len(chunk)
+        self._offsets = starts
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def _line(self, k: int) -> bytes:
+        with open(self.path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if (st.st_size, st.st_mtime_ns) != (self._stat.st_size, self._stat.st_mtime_ns):
+                raise TaskError(f"{self.path} changed since it was indexed; make the env again")
+            f.seek(self._offsets[k])
+            return f.readline()
+
+    def _line_id(self, k: int) -> str | None:
+        line = self._line(k)
+        m = _ID.search(line, 0, 4096) or _ID.search(line)
+        return json.loads(b'"' + m.group(1) + b'"') if m else None
+
+    def __getitem__(self, k):  # noqa: ANN001 - int or slice, as a Sequence
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if k < 0:
+            k += len(self)
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        if k in self._parsed:
+            self._parsed.move_to_end(k)
+            return self._parsed[k]
+        line = self._line(k)
+        where = f"{self.path} (row {k})"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise TaskError(f"{where}: not valid JSON ({e.msg})") from e
+        inst = from_row(obj, where, base=self.base)
+        if self._ids is not None and self._ids.get(inst.instance_id) != k:
+            raise TaskError(f"{where}: instance_id {inst.instance_id!r} does not match the index")
+        self._parsed[k] = inst
+        while len(self._parsed) > self._cache:
+            self._parsed.popitem(last=False)
+        return inst
+
+    def __iter__(self) -> Iterator[SWEInstance]:
+        return (self[k] for k in range(len(self)))
+
+    def ids(self) -> dict[str, int]:
+        """instance_id -> row, built on first use (each line read once, no JSON parse)."""
+        if self._ids is None:
+            ids: dict[str, int] = {}
+            for k in range(len(self._offsets)):
+                i = self._line_id(k)
+                if i is None:
+                    raise TaskError(f"{self.path} (row {k}): no instance_id")
+                if i in ids:
+                    raise TaskError(f"{self.path}: instance_id {i!r} in rows {ids[i]} and {k}")
+                ids[i] = k
+            self._ids = ids
+        return self._ids
+
+    def by_id(self) -> Mapping[str, SWEInstance]:
+        return _ById(self)
+
+
+class _ById(Mapping):
+    """``instance_id -> SWEInstance`` over a ``LazyInstances`` (rows parsed on access)."""
+
+    def __init__(self, rows: LazyInstances):
+        self.rows = rows
+
+    def __getitem__(self, key: str) -> SWEInstance:
+        return self.rows[self.rows.ids()[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.rows.ids()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows.ids())
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def load_hf_instances(name: str = "princeton-nlp/SWE-bench_Verified", split: str = "test",
