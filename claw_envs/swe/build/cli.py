@@ -54,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test-files", nargs="+", default=None, help="with --fix-commit: the test files to run")
     p.add_argument("--problem-statement", type=Path, default=None,
                    help="with --fix-commit: a file with the issue text, put before the failing-test description")
+    p.add_argument("--rewrite-statement", default=None, metavar="URL/v1/MODEL",
+                   help="have a model behind this OpenAI-compatible server (the judge's HTTP backend) rewrite each "
+                        "kept instance's statement as an issue; a rewrite holding any line of the gold patch, or a "
+                        "failed request, keeps the procedural statement (claw_meta.statement says which)")
     return p
 
 
@@ -86,6 +90,7 @@ def build(args: argparse.Namespace) -> dict:
         raise TaskError(f"the build runs tests in the local sandbox, which cannot run here: {why}")
     cache = (args.cache_dir or default_cache()).resolve()
     cache.mkdir(parents=True, exist_ok=True)
+    args.rewriter = _rewriter(args.rewrite_statement)
     output = Output(args.out.resolve())
     t0 = time.monotonic()
     summaries: list[dict] = []
@@ -106,6 +111,29 @@ def build(args: argparse.Namespace) -> dict:
                 summaries.append({"key": spec, "error": str(e)[:2000]})
             write_report(output, summaries, time.monotonic() - t0, args.workers)  # after each source
     return write_report(output, summaries, time.monotonic() - t0, args.workers)
+
+
+def _rewriter(spec: str | None):
+    """The statement rewriter for ``--rewrite-statement`` (its server checked now), or None."""
+    if not spec:
+        return None
+    from claw_envs.prm.backends import OpenAIBackend
+    from claw_envs.swe.build.rewrite import Rewriter
+
+    rw = Rewriter.from_spec(spec)
+    try:
+        OpenAIBackend(rw.base_url, rw.model).check()
+    except ClawError as e:
+        raise TaskError(f"--rewrite-statement: {str(e).split('. Start')[0]}") from e
+    return rw
+
+
+def _rewritten(args: argparse.Namespace, out):
+    """A kept outcome with its statement rewritten when --rewrite-statement is given."""
+    rw = getattr(args, "rewriter", None)
+    if rw is not None and out.kept and out.instance is not None:
+        out.instance = rw.apply(out.instance)
+    return out
 
 
 def _deps(args: argparse.Namespace, src, cache: Path) -> tuple[Path | None, float]:
@@ -150,7 +178,7 @@ def _synthesize(args: argparse.Namespace, cache: Path, output, src) -> dict:
     ctx = synth.SynthContext(src, deps, base, timeout, clean)
     pool = Pool(args.workers)
     t = time.monotonic()
-    outs = pool.run(synth.candidate_stream(cands, set(decided)), lambda s, c: synth.check_candidate(s, ctx, c),
+    outs = pool.run(synth.candidate_stream(cands, set(decided)), lambda s, c: _rewritten(args, synth.check_candidate(s, ctx, c)),
                     want=want, on_outcome=lambda o: output.record(o, src.key), label=f"{src.name}") if want else []
     return {"key": src.key, "name": src.name, "version": src.version, "kind": src.kind, **src.meta,
             "deps_seconds": round(dep_s, 1), "baseline_tests": len(base.passed),
@@ -182,6 +210,7 @@ def _fix_commit(args: argparse.Namespace, cache: Path, output, sha: str) -> dict
         sb.close()
     out = Outcome(inst.instance_id, reason, time.monotonic() - t, inst if reason == "kept" else None, detail,
                   {"key": inst.instance_id, "operator": "fix_commit"})
+    out = _rewritten(args, out)
     output.record(out, src.key)
     if not out.kept:
         raise TaskError(f"{inst.instance_id} did not validate: {reason} {detail}")
