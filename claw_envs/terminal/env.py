@@ -15,6 +15,7 @@ from claw_envs.core.shell import TERMINATING, run_shell_turn
 from claw_envs.core.task import Task, builtin_tasks_dir, load_tasks
 from claw_envs.sandbox import SandboxConfig, ShellSession, make_sandbox
 from claw_envs.sandbox.base import ExecResult
+from claw_envs.terminal import processes
 from claw_envs.terminal.dockerfile import parse_dockerfile, replay
 
 _REWARD_RE = re.compile(r"(\d+) passed|(\d+) failed|(\d+) error")
@@ -58,6 +59,11 @@ class TerminalEnv(ClawEnv):
         eval_timeout: seconds for each of the task's tests at the end (default: the task's).
         reward: ``pass_fraction`` (tests passed / total, in [0, 1]) or ``signed`` (2·fraction − 1).
         max_parse_errors: consecutive unparsable actions that end the episode (default 3).
+        agent_processes: ``kill`` (default): before the tests run, every process the agent started is killed
+            (the task's own setup processes live on; :mod:`claw_envs.terminal.processes`), so a background
+            process cannot rewrite what the tests check or the reward file they write. ``keep``: Harbor's own
+            semantics (the verifier shares the container with whatever the agent left running), for tasks
+            that test a service the agent must leave running; a hostile policy can then forge its reward.
 
     Episodes end (``terminated``) on a submit action or too many parse errors, and are ``truncated`` at
     ``max_steps``. Either way the task's tests run and give the reward; ``info["outcome"]`` has the pass
@@ -70,10 +76,15 @@ class TerminalEnv(ClawEnv):
                  backend: str = "local", sandbox: SandboxConfig | dict | None = None,
                  max_steps: int | None = None, action_timeout: float | None = None,
                  eval_timeout: float | None = None, reward: str = "pass_fraction", max_parse_errors: int = 3,
-                 render_mode: str | None = None, **deprecated: Any):
+                 render_mode: str | None = None, agent_processes: str = "kill", **deprecated: Any):
         action_timeout = renamed("TerminalEnv", deprecated, "command_timeout", "action_timeout", action_timeout)
         no_unknown_kwargs("TerminalEnv", deprecated)
         super().__init__(render_mode=render_mode)
+        if agent_processes not in ("kill", "keep"):
+            raise ConfigError(f"agent_processes must be 'kill' or 'keep', got {agent_processes!r}")
+        self.agent_processes = agent_processes
+        self._task_processes: frozenset[str] = frozenset()
+        self.agent_processes_killed = 0  # by the last evaluate()
         if reward not in ("pass_fraction", "signed"):
             raise ConfigError(f"reward must be 'pass_fraction' or 'signed', got {reward!r}")
         if tasks is None:
@@ -144,6 +155,8 @@ class TerminalEnv(ClawEnv):
                                 f"{' (timed out)' if r.timed_out else ''}: {r.output.strip()[-800:]}")
         if self.workdir != self._sandbox.config.workdir:  # commands start in the config's workdir
             self.session.cd(self.workdir)
+        if self.agent_processes == "kill":
+            self._task_processes = processes.snapshot(sb)
 
     def step(self, action: Any):
         if self._done:
@@ -157,7 +170,8 @@ class TerminalEnv(ClawEnv):
             extra["outcome"] = {"score": reward, "success": outcome.total > 0 and outcome.passed == outcome.total,
                                 "passed": outcome.passed, "total": outcome.total,
                                 "pass_fraction": outcome.pass_fraction, "signed": outcome.signed,
-                                "tests": list(outcome.details)}
+                                "tests": list(outcome.details),
+                                "agent_processes_killed": self.agent_processes_killed}
             self._done = True
         ns = NextState(role="environment", kind="terminal", text=turn.text,
                        exit_code=None if turn.result is None else turn.result.exit_code, done_reason=done_reason,
@@ -175,8 +189,10 @@ class TerminalEnv(ClawEnv):
         if task is None or sb is None:
             raise RuntimeError("evaluate() needs a reset() first")
         try:
+            killed = processes.kill_new(sb, self._task_processes) if self.agent_processes == "kill" else 0
+            self.agent_processes_killed = killed
             if task.format == "harbor":
-                return self._evaluate_harbor(task)
+                return self._evaluate_harbor(task, killed)
             details = []
             for c in task.checks:
                 r = sb.exec(c.run, timeout=self.eval_timeout or task.test_timeout, cwd=self.workdir)
@@ -187,13 +203,14 @@ class TerminalEnv(ClawEnv):
             total = max(len(task.checks), 1)
             return Outcome(0, total, ({"name": "sandbox", "passed": False, "output": str(e)},))
 
-    def _evaluate_harbor(self, task: Task) -> Outcome:
+    def _evaluate_harbor(self, task: Task, killed: int = 0) -> Outcome:
         sb = self._sandbox
         sb.exec("rm -rf /tests/* /logs/verifier; mkdir -p /logs/verifier", timeout=30, cwd="/")
         for f in sorted(p for p in task.tests_dir.rglob("*") if p.is_file()):
             sb.write_file(f"/tests/{f.relative_to(task.tests_dir)}", f.read_bytes(), mode=f.stat().st_mode & 0o777)
         r = sb.exec("bash /tests/test.sh", timeout=self.eval_timeout or task.test_timeout, cwd=self.workdir)
-        detail = {"name": "tests/test.sh", "exit_code": r.exit_code, "output": r.output[-2000:]}
+        detail = {"name": "tests/test.sh", "exit_code": r.exit_code, "output": r.output[-2000:],
+                  "agent_processes_killed": killed}
         try:
             value = float(sb.read_file("/logs/verifier/reward.txt").decode().strip())
             detail["passed"] = value >= 1.0
