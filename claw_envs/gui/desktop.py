@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from claw_envs.core.errors import SandboxError
+from claw_envs.gui.apps import PROFILE_FILES, opener
 from claw_envs.gui.browser import Browser, BrowserError
 from claw_envs.gui.display import Display, xauthority
 from claw_envs.gui.sandbox import (
@@ -44,8 +45,7 @@ BLANK_PAGES = {"about:blank", "chrome://newtab/", "chrome://new-tab-page/"}
 BACKGROUND = {"socat", "nohup", "sleep", "dbus-daemon", "pulseaudio"}
 FOREGROUND = {"pkill", "killall", "kill", "xdotool", "wmctrl", "gsettings", "dconf", "mkdir", "rm", "cp", "mv", "touch"}
 PYAUTOGUI_PRELUDE = "import pyautogui, time\npyautogui.FAILSAFE = False\n"
-# File types opened by ``open_file`` and the app that opens them.
-EDITOR = "mousepad"
+# File types ``open_file`` shows in the browser; other files open in their app (``apps.opener``).
 _OPENERS = {".html": "browser", ".htm": "browser", ".pdf": "browser", ".svg": "browser", ".png": "browser",
             ".jpg": "browser"}
 
@@ -94,6 +94,8 @@ class Desktop:
         sb.exec(f"mkdir -p {HOME}/Desktop {HOME}/Documents {HOME}/Downloads {HOME}/.config/google-chrome/Default && "
                 f"echo '{{}}' > {HOME}/.config/google-chrome/Default/Preferences && touch {TERMINAL_LOG}",
                 timeout=10, cwd="/")
+        for path, text in PROFILE_FILES.items():  # the apps' profiles as on OSWorld's VM (apps.py)
+            sb.write_file(path, text)
         if self.isolation == "sandbox" and shutil.which("socat"):  # the controller's way to Chrome's debugging port
             sb.exec(f"rm -f {HOST_DIR}/cdp.sock", timeout=10, cwd="/")
             sb.spawn(["socat", f"UNIX-LISTEN:{HOST_DIR}/cdp.sock,fork,mode=600", f"TCP:127.0.0.1:{CDP_PORT}"],
@@ -257,7 +259,11 @@ class Desktop:
         elif self.execute(["test", "-d", p])["returncode"] == 0:
             self.sb.spawn(["xterm", "-e", f"cd {shlex.quote(p)} && exec bash"], log=self._log("apps"))
         else:
-            self.sb.spawn([EDITOR, p], log=self._log("apps"))
+            argv, name = opener(p)
+            self.sb.spawn(argv, log=self._log("apps"))
+            self._wait(lambda: any(name in w.title for w in self.display.windows()), 60,
+                       f"no window showed {name} after opening {p} with {argv[0]}")
+            return {"status": "success"}
         name = os.path.basename(p)
         self._wait(lambda: any(name in w.title for w in self.display.windows()), 20, f"no window showed {name}")
         return {"status": "success"}

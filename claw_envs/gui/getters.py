@@ -238,8 +238,8 @@ def get_claw_active_window(env: GetterEnv, config: dict) -> str | None:
 
 
 def _getter_tables() -> list[dict[str, Any]]:
-    from claw_envs.gui import getters_chrome, relative_time
-    return [globals(), vars(getters_chrome), vars(relative_time)]
+    from claw_envs.gui import getters_apps, getters_chrome, relative_time
+    return [globals(), vars(getters_chrome), vars(relative_time), vars(getters_apps)]
 
 
 def getter(name: str):

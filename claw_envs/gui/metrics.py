@@ -216,8 +216,8 @@ def infeasible(*_: Any, **__: Any) -> float:
 
 
 def _metric_tables() -> list[dict[str, Any]]:
-    from claw_envs.gui import metrics_files, metrics_osworld
-    return [globals(), vars(metrics_osworld), vars(metrics_files)]
+    from claw_envs.gui import metrics_apps, metrics_files, metrics_osworld
+    return [globals(), vars(metrics_osworld), vars(metrics_files), vars(metrics_apps)]
 
 
 def _is_metric(name: str, fn: Any, table: dict) -> bool:
@@ -227,6 +227,10 @@ def _is_metric(name: str, fn: Any, table: dict) -> bool:
 
 def metric(name: str):
     """The metric called ``name`` (here, ``metrics_osworld`` or ``metrics_files``); ``Unsupported`` when unknown."""
+    from claw_envs.gui.metrics_apps import UNSUPPORTED_METRICS
+    if name in UNSUPPORTED_METRICS:
+        from claw_envs.gui.osworld import Unsupported
+        raise Unsupported(f"metric {name!r} cannot be computed here: {UNSUPPORTED_METRICS[name]}", "metric", name)
     tables = _metric_tables()
     fn = next((t[name] for t in tables if _is_metric(name, t.get(name), t)), None)
     if fn is None:

@@ -48,7 +48,7 @@ TERMINAL_LOG = "/tmp/.claw-terminal.log"
 # Import names pyautogui (and our sandbox-side helpers) need; each is bound read-only, nothing else.
 PY_PACKAGES = ("pyautogui", "pymsgbox", "pytweening", "pyscreeze", "pygetwindow", "mouseinfo", "pyrect",
                "pyperclip", "Xlib", "PIL", "pillow.libs", "six", "openpyxl", "et_xmlfile")
-_EXTRA_ETC = ("fonts", "xdg", "chromium.d", "chromium", "X11", "gtk-3.0", "dconf")
+_EXTRA_ETC = ("fonts", "xdg", "chromium.d", "chromium", "X11", "gtk-3.0", "dconf", "libreoffice", "gimp", "thunderbird")
 _etc_lock = threading.Lock()
 _etc_dir: str | None = None
 

@@ -7,6 +7,8 @@
   packages the desktop already has (there is no network); other packages fail with apt's exit code 100.
 * ``google-chrome``, ``google-chrome-stable``: the desktop's Chromium with OSWorld's profile folder
   (``~/.config/google-chrome``); ``chrome``: the Chromium binary under Chrome's name.
+* ``vlc``: the system's VLC with OSWorld's HTTP interface on (``--extraintf http``, 127.0.0.1:8080, password
+  ``password``: what OSWorld's ``vlc_playing_info`` getter queries) and without the first-run privacy dialog.
 * ``pkill``, ``killall``: the system's, with the process name ``chrome`` (or ``google-chrome``) taken to
   mean the desktop's Chromium, so OSWorld's ``pkill chrome`` closes the browser as on its VM.
 
@@ -88,6 +90,12 @@ done
 exec /usr/bin/TOOL "${args[@]}"
 '''
 
+VLC_HTTP_PORT = 8080
+VLC_HTTP_PASSWORD = "password"  # OSWorld's VM configures VLC's web interface with this password
+_VLC = ("#!/bin/bash\n# VLC on the claw desktop (see claw_envs/gui/session_bin.py): OSWorld's HTTP interface, no privacy dialog.\n"
+        f"exec /usr/bin/vlc --no-qt-privacy-ask --extraintf http --http-host 127.0.0.1 --http-port {VLC_HTTP_PORT} "
+        f'--http-password {VLC_HTTP_PASSWORD} "$@"\n')
+
 _lock = threading.Lock()
 _dirs: dict[str, str] = {}
 
@@ -106,7 +114,7 @@ def staged_bin(password: str) -> str:
             d = tempfile.mkdtemp(prefix="claw-gui-bin-")
             for name, text in (("sudo", _SUDO), ("google-chrome", _chrome_wrapper()),
                                ("google-chrome-stable", _chrome_wrapper()), ("pkill", _KILL.replace("TOOL", "pkill")),
-                               ("killall", _KILL.replace("TOOL", "killall"))):
+                               ("killall", _KILL.replace("TOOL", "killall")), ("vlc", _VLC)):
                 with open(os.path.join(d, name), "w") as f:
                     f.write(text)
                 os.chmod(os.path.join(d, name), 0o755)

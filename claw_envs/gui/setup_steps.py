@@ -27,12 +27,14 @@ the step.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from claw_envs.core.errors import SandboxError, TaskError
+from claw_envs.gui.apps import check_app_available
 from claw_envs.gui.client import ControllerClient
 from claw_envs.gui.downloads import DownloadCache
 from claw_envs.gui.osworld import Placeholders, Unsupported
@@ -82,6 +84,7 @@ def wait_for(cond, timeout: float, what: str) -> None:
 
 
 def _launch(client: ControllerClient, task: GUITask, p: dict, ctx: SetupContext) -> None:
+    check_app_available(_command_name(p["command"]))
     before = _windows(client)
     r = client.launch(p["command"], bool(p.get("shell", False)))
     wants_window = r.get("window", True) if isinstance(r, dict) else True
@@ -97,6 +100,7 @@ def _command_name(command: Any) -> str:
         words = shlex.split(str(command))
     except ValueError:
         words = str(command).split()
+    words = [w for w in words if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w)] or words  # skip VAR=value
     return os.path.basename(words[0]) if words else "?"
 
 
@@ -107,6 +111,7 @@ def _execute(client: ControllerClient, task: GUITask, p: dict, ctx: SetupContext
         return
     msg = f"{p['command']!r} exited {rc}: {(r.get('error') or r.get('output') or '')[-400:].strip()}"
     if rc in (126, 127):
+        check_app_available(_command_name(p["command"]))
         raise Unsupported(f"task {task.id}: a set-up command cannot run here: {msg}", "command",
                           _command_name(p["command"]))
     if strict:

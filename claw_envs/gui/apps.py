@@ -1,0 +1,74 @@
+"""The desktop's apps beyond the browser: which app opens a file, the profile OSWorld's VM user already has,
+and the apps this desktop cannot offer.
+
+* ``opener(path)`` → ``(argv, window_hint)``: office documents open in LibreOffice, audio/video in VLC, GIMP's
+  own ``.xcf`` in GIMP, mail (``.eml``) in Thunderbird, anything else in the text editor. ``window_hint`` is
+  text the app's window title shows once the file is open (the file name, or the app's name where the title
+  shows the media's own title instead).
+* ``PROFILE_FILES``: files written into every fresh home, as on OSWorld's VM where each app has been started
+  once: LibreOffice without its first-start dialogs (Tip of the Day, Impress's template chooser). VLC's
+  privacy dialog and its HTTP interface come from the ``vlc`` wrapper (``session_bin``), so ``vlcrc``
+  stays VLC's own.
+* ``UNSUPPORTED_APPS``: commands of OSWorld's task files that have no app here, each with the reason; a set-up
+  step that starts one raises ``Unsupported`` (``kind="app"``) with that reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+from claw_envs.gui.osworld import Unsupported
+
+OFFICE = {".xlsx", ".xls", ".ods", ".csv", ".docx", ".doc", ".odt", ".rtf", ".pptx", ".ppt", ".odp", ".odg"}
+MEDIA = {".mp4", ".mkv", ".avi", ".webm", ".mov", ".mpg", ".mpeg", ".flv", ".wmv", ".m4v", ".mp3", ".wav", ".ogg",
+         ".flac", ".m4a", ".aac", ".opus", ".m3u", ".m3u8", ".pls", ".xspf"}
+
+# The apps' window title markers (a window showing one of these belongs to that app).
+WINDOW_MARKERS = {"libreoffice": "LibreOffice", "vlc": "VLC media player", "gimp": "GNU Image Manipulation Program",
+                  "thunderbird": "Mozilla Thunderbird"}
+
+VSCODE_REASON = ("VS Code is not installed on this desktop: Debian has no package for it and the npm registry's "
+                 "build (code-server 4.x) is a browser-served editor that needs Node 24, native-module builds and "
+                 "keeps its profile in ~/.local/share/code-server, not the ~/.config/Code and `code` CLI the "
+                 "vs_code tasks check")
+UNSUPPORTED_APPS = {"code": VSCODE_REASON, "code-insiders": VSCODE_REASON, "google-drive": "no Google Drive here"}
+
+_LO_USER = "/home/user/.config/libreoffice/4/user"
+_XCU_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<oor:items xmlns:oor="http://openoffice.org/2001/registry" '
+             'xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n')
+
+
+def _xcu_item(path: str, prop: str, value: str) -> str:
+    return (f'<item oor:path="{path}"><prop oor:name="{prop}" oor:op="fuse"><value>{value}</value></prop>'
+            "</item>\n")
+
+
+LIBREOFFICE_REGISTRY = (_XCU_HEAD
+                        + _xcu_item("/org.openoffice.Office.Common/Misc", "ShowTipOfTheDay", "false")
+                        + _xcu_item("/org.openoffice.Office.Common/Misc", "FirstRun", "false")
+                        + _xcu_item("/org.openoffice.Office.Impress/Misc", "StartWithTemplate", "false")
+                        + _xcu_item("/org.openoffice.Setup/Office", "ooSetupInstCompleted", "true")
+                        + "</oor:items>\n")
+PROFILE_FILES = {f"{_LO_USER}/registrymodifications.xcu": LIBREOFFICE_REGISTRY}
+
+
+def opener(path: str) -> tuple[list[str], str]:
+    """The command that opens ``path`` (a file of the desktop) and the title text its window will show."""
+    ext = os.path.splitext(path)[1].lower()
+    name = os.path.basename(path)
+    if ext in OFFICE:
+        return ["libreoffice", path], name
+    if ext in MEDIA:
+        return ["vlc", path], WINDOW_MARKERS["vlc"]
+    if ext == ".xcf":
+        return ["gimp", path], name.rsplit(".", 1)[0]
+    if ext == ".eml":
+        return ["thunderbird", path], name
+    return ["mousepad", path], name
+
+
+def check_app_available(command: str) -> None:
+    """Raise ``Unsupported`` (kind ``app``) when ``command`` names an app this desktop does not have."""
+    reason = UNSUPPORTED_APPS.get(command)
+    if reason:
+        raise Unsupported(f"the task starts {command!r}: {reason}", "app", command)
