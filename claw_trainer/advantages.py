@@ -59,18 +59,24 @@ def step_wise(step_scores: torch.Tensor, outcomes: torch.Tensor, groups: Sequenc
     return adv, keep
 
 
-def opd(logp_teacher: torch.Tensor, logp_old: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Token advantage logp_teacher − logp_old (same token positions), zero where masked."""
+def opd_gap(logp_teacher: torch.Tensor, logp_old: torch.Tensor, clip: float = 0.0) -> torch.Tensor:
+    """logp_teacher − logp_old per token, clamped to [−clip, clip] when ``clip > 0`` (OpenClaw-RL v2's OPD clip)."""
     if logp_teacher.shape != logp_old.shape:
         raise ValueError(f"teacher and student log-probs must align token by token: {tuple(logp_teacher.shape)} "
                          f"vs {tuple(logp_old.shape)}")
-    return (logp_teacher - logp_old) * mask
+    gap = logp_teacher - logp_old
+    return gap.clamp(-clip, clip) if clip and clip > 0 else gap
+
+
+def opd(logp_teacher: torch.Tensor, logp_old: torch.Tensor, mask: torch.Tensor, clip: float = 0.0) -> torch.Tensor:
+    """Token advantage logp_teacher − logp_old (same token positions, clamped to ±``clip`` if > 0), zero where masked."""
+    return opd_gap(logp_teacher, logp_old, clip) * mask
 
 
 def combine(a_rl: torch.Tensor, has_score: torch.Tensor, logp_teacher: torch.Tensor, logp_old: torch.Tensor,
             has_hint: torch.Tensor, mask: torch.Tensor, w_rl: float = 1.0,
-            w_opd: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A = w_opd·(logp_teacher − logp_old) + w_rl·A_rl, per token.
+            w_opd: float = 1.0, clip: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A = w_opd·(logp_teacher − logp_old) + w_rl·A_rl, per token (the OPD gap clamped to ±``clip`` if > 0).
 
     ``a_rl`` is per turn ``(B,)`` and broadcast over the turn's tokens. A turn with neither a hint nor a ±1
     score is dropped (``keep = False``); a turn with only one of them keeps only that term — the other is
@@ -78,23 +84,25 @@ def combine(a_rl: torch.Tensor, has_score: torch.Tensor, logp_teacher: torch.Ten
     """
     has_score, has_hint = has_score.bool(), has_hint.bool()
     rl = w_rl * a_rl.float()[:, None] * has_score[:, None] * mask
-    distill = torch.where(has_hint[:, None], w_opd * (logp_teacher - logp_old), torch.zeros_like(logp_old)) * mask
+    distill = torch.where(has_hint[:, None], w_opd * opd_gap(logp_teacher, logp_old, clip),
+                          torch.zeros_like(logp_old)) * mask
     keep = has_score | has_hint
     return (rl + distill) * keep[:, None], keep
 
 
 def for_loss(loss: str, a_rl: torch.Tensor, has_score: torch.Tensor, has_hint: torch.Tensor,
              logp_teacher: torch.Tensor, logp_old: torch.Tensor, mask: torch.Tensor, w_rl: float = 1.0,
-             w_opd: float = 1.0) -> torch.Tensor:
+             w_opd: float = 1.0, opd_clip: float = 0.0) -> torch.Tensor:
     """Token advantages (B, T) of a loss mode from per-turn RL advantages and teacher/old log-probs.
 
     ``binary_rl``/``step_wise`` broadcast ``a_rl``; ``opd`` uses hinted turns only; ``combine`` as
-    :func:`combine`; ``topk_opd`` has no advantage (its loss is the top-K reverse KL).
+    :func:`combine`; ``topk_opd`` has no advantage (its loss is the top-K reverse KL). ``opd_clip > 0`` clamps
+    each token's OPD gap (teacher − old) to [−opd_clip, opd_clip] before ``w_opd``.
     """
     if loss in ("binary_rl", "step_wise"):
         return a_rl.float()[:, None] * mask
     if loss == "opd":
-        return opd(logp_teacher, logp_old, mask) * has_hint.bool()[:, None]
+        return opd(logp_teacher, logp_old, mask, opd_clip) * has_hint.bool()[:, None]
     if loss == "topk_opd":
         return torch.zeros_like(logp_old)
-    return combine(a_rl, has_score, logp_teacher, logp_old, has_hint, mask, w_rl, w_opd)[0]
+    return combine(a_rl, has_score, logp_teacher, logp_old, has_hint, mask, w_rl, w_opd, opd_clip)[0]

@@ -74,6 +74,35 @@ class MethodConfig:
     tis_cap: float = 2.0
     teacher: str = "reference"  # OPD teacher: reference (frozen initial policy) | policy (current weights)
     topk: int = 50  # topk_opd: teacher tokens kept per position (plus one tail bin)
+    # OPD, second generation: a hint source may give several candidate hints (a list); 'first' uses the first,
+    # 'overlap' the one whose hinted teacher's top-hint_topk tokens overlap the student's most (mean over positions)
+    hint_select: str = "first"  # first | overlap
+    hint_topk: int = 4
+    opd_clip: float = 0.0  # > 0 clamps each token's OPD advantage (teacher − old) to [−opd_clip, opd_clip]; 0 = off
+    # ECHO: λ · next-token NLL of the next-state (observation) tokens that answered each turn, mean over those
+    # tokens (its own normalisation); 0 = off (the loss is exactly the policy loss); 0.05 recommended
+    echo_coef: float = 0.0
+    diagnostics: bool = True  # per step: entropy, reply length, EOS-prob delta, KL to reference / teacher, OPD adv stats
+    # guard against OPD collapse: entropy and KL to the reference rise while reward falls over guard_window steps
+    guard: str = "off"  # off | warn | reduce (w_opd *= guard_factor) | stop (raise GuardStop)
+    guard_window: int = 3
+    guard_factor: float = 0.5
+
+    def validate(self) -> MethodConfig:
+        """Errors naming the key for the OPD-selection / ECHO / guard settings."""
+        if self.hint_select not in ("first", "overlap"):
+            raise ConfigError(f"method.hint_select must be 'first' or 'overlap'; got {self.hint_select!r}")
+        if self.hint_topk < 1:
+            raise ConfigError(f"method.hint_topk must be >= 1; got {self.hint_topk}")
+        if self.opd_clip < 0 or self.echo_coef < 0:
+            raise ConfigError(f"method.opd_clip and method.echo_coef must be >= 0 (0 = off); got "
+                              f"{self.opd_clip}, {self.echo_coef}")
+        if self.guard not in ("off", "warn", "reduce", "stop"):
+            raise ConfigError(f"method.guard must be off, warn, reduce or stop; got {self.guard!r}")
+        if self.guard_window < 2 or not 0 < self.guard_factor < 1:
+            raise ConfigError(f"method.guard_window must be >= 2 and method.guard_factor in (0, 1); got "
+                              f"{self.guard_window}, {self.guard_factor}")
+        return self
 
 
 @dataclass
@@ -146,6 +175,7 @@ class RunConfig:
                               "(or live_groups: none for raw votes)")
         if self.method.live_group_size < 1:
             raise ConfigError(f"method.live_group_size must be >= 1; got {self.method.live_group_size}")
+        self.method.validate()
         if self.method.tis not in ("auto", "on", "off"):
             raise ConfigError(f"method.tis must be auto, on or off (or true/false); got {self.method.tis!r}")
         if self.train.dtype not in ("auto", "float32", "bfloat16", "float16"):

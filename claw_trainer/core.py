@@ -106,14 +106,16 @@ def pad_rows(rows: list[list[int]] | list[list[float]], value: float, left: bool
 
 def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[list[int]], pad_id: int,
                         temperature: float = 1.0, topk: int = 0, gather_ids: torch.Tensor | None = None,
-                        grad: bool = False, chunk_tokens: int = CHUNK_TOKENS, width: int = 0
-                        ) -> dict[str, torch.Tensor]:
+                        grad: bool = False, chunk_tokens: int = CHUNK_TOKENS, width: int = 0,
+                        entropy: bool = False) -> dict[str, torch.Tensor]:
     """Log-probs of each completion token after its own prompt, position t of row i = completion token t.
 
     Returns ``logp`` (B, T) (0 at padding; T = the longest completion, or ``width`` if that is more, so a
     micro-batch lines up with its batch's tensors) and, with ``topk > 0``, ``topk_logp`` / ``topk_ids`` (B, T, K) of the
     model's own top-K tokens, and with ``gather_ids`` (B, T, K), ``gathered`` (B, T, K): the log-probs of
-    those ids. Sequences are right padded. ``grad=True`` keeps the graph (activation-checkpointed chunks).
+    those ids, and with ``entropy``, ``entropy`` (B, T): the entropy of the full next-token distribution at each
+    position, from the same chunked log-softmax. Sequences are right padded. ``grad=True`` keeps the graph
+    (activation-checkpointed chunks).
     """
     temperature = temperature or 1.0
     seqs = [list(p) + list(c) for p, c in zip(prompts, completions, strict=True)]
@@ -147,6 +149,8 @@ def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[
                 out += [v - lse, ix]
             if extra is not None:
                 out.append(lg.gather(-1, extra) - lse)
+            if entropy:
+                out.append(lse[:, 0] - (lg.softmax(-1) * lg).sum(-1))
             return tuple(out)
 
         pieces = []
@@ -171,6 +175,9 @@ def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[
         k = 3
     if gather_ids is not None:
         out["gathered"] = torch.full(tuple(gather_ids.shape), -1e9, device=device).index_put((rows, steps), cat[k])
+        k += 1
+    if entropy:
+        out["entropy"] = torch.zeros(len(seqs), max(width, 1), device=device).index_put((rows, steps), cat[k])
     return out
 
 
@@ -216,6 +223,235 @@ def hinted_teacher_logprobs(model: Any, tokenizer: Any, turns: list[Any], width:
     for key, value in t.items():
         out[key][idx, :w] = value
     return out
+
+
+# -- hint candidates (OPD, second generation) --------------------------------------------------------------
+def hint_candidates(hint: Any) -> list[str]:
+    """The candidate hints of a turn: ``Turn.hint`` is one string or (a hint source with several) a list."""
+    if not hint:
+        return []
+    if isinstance(hint, str):
+        return [hint]
+    return [h for h in hint if isinstance(h, str) and h]
+
+
+def topk_overlap(teacher_ids: torch.Tensor, student_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per row: |top-K(teacher) ∩ top-K(student)| / K at each position, averaged over the positions with mask 1.
+
+    ``teacher_ids`` / ``student_ids`` (N, T, K) token ids, ``mask`` (N, T). Returns (N,) in [0, 1]."""
+    k = teacher_ids.shape[-1]
+    hit = (teacher_ids[..., :, None] == student_ids[..., None, :]).any(-1).float().sum(-1) / k
+    m = mask.float()
+    return (hit * m).sum(-1) / m.sum(-1).clamp(min=1.0)
+
+
+def select_hints(model: Any, tokenizer: Any, turns: list[Any], student_topk_ids: torch.Tensor | None, method: Any,
+                 pad_id: int, temperature: float = 1.0) -> tuple[list[str | None], list[float]]:
+    """One hint per turn (None without a hint) and, for turns that had a choice, the chosen hint's overlap.
+
+    ``method.hint_select == "first"`` takes the first candidate. ``"overlap"`` (OpenClaw-RL v2) scores every
+    candidate of a turn with several: the hinted teacher's top-``hint_topk`` tokens at each completion position
+    against the student's (``student_topk_ids`` (B, T, K), the policy under the plain prompt), averaged over
+    the completion; the highest wins (ties: the earlier candidate)."""
+    cands = [hint_candidates(t.hint) for t in turns]
+    chosen: list[str | None] = [c[0] if c else None for c in cands]
+    if method.hint_select != "overlap" or student_topk_ids is None:
+        return chosen, []
+    pairs = [(i, h) for i, c in enumerate(cands) if len(c) > 1 for h in c]
+    if not pairs:
+        return chosen, []
+    k = student_topk_ids.shape[-1]
+    prompts = [rendered_prompt_ids(tokenizer, turns[i], h) for i, h in pairs]
+    comps = [list(turns[i].completion_ids) for i, _ in pairs]
+    t = completion_logprobs(model, prompts, comps, pad_id, temperature, topk=k)
+    width = t["logp"].shape[1]
+    stud = torch.stack([student_topk_ids[i, :width] for i, _ in pairs]).to(t["topk_ids"].device)
+    if stud.shape[1] < width:  # the teacher's rows may be wider than the student's tensor (never in practice)
+        stud = torch.nn.functional.pad(stud, (0, 0, 0, width - stud.shape[1]), value=-1)
+    mask = pad_rows([[1] * len(c) for c in comps], 0).to(stud.device)[:, :width]
+    scores = topk_overlap(t["topk_ids"], stud, mask).tolist()
+    best: dict[int, tuple[float, str]] = {}
+    for (i, h), sc in zip(pairs, scores, strict=True):
+        if i not in best or sc > best[i][0]:
+            best[i] = (sc, h)
+    for i, (_, h) in best.items():
+        chosen[i] = h
+    return chosen, [sc for sc, _ in best.values()]
+
+
+# -- ECHO: predict the next state -------------------------------------------------------------------------------
+ECHO_MAX_TOKENS = 1024  # next-state tokens (template markup included) appended per turn, at most
+_SENTINEL = "\u2063CLAWECHO\u2063"
+
+
+def observation_message(next_state: Any) -> dict[str, str] | None:
+    """The chat message the env's next state was shown as: its text, as a ``tool`` message when a tool answered,
+    else a ``user`` message (a person, a simulated user, a shell / desktop / test run). None without text."""
+    if next_state is None:
+        return None
+    get = next_state.get if isinstance(next_state, dict) else lambda k, d=None: getattr(next_state, k, d)
+    text = get("text") or ""
+    if not text.strip():
+        return None
+    return {"role": "tool" if get("role") == "tool" else "user", "content": text}
+
+
+def echo_suffix(tokenizer: Any, message: dict[str, str], after_eos: bool,
+                max_tokens: int = ECHO_MAX_TOKENS) -> tuple[list[int], list[int]]:
+    """(ids, target mask) of what the chat template puts after an assistant reply up to the end of ``message``.
+
+    The template is rendered on ``[user, assistant(sentinel), message]`` and cut after the sentinel, so the ids
+    hold the end-of-reply markup (without the reply's own end token when ``after_eos``: the sampled completion
+    already ends with it), the message's role header, its content and its closing markup. The mask is 1 on the
+    tokens that lie wholly inside the content's characters (offsets of a fast tokenizer; else the content is
+    tokenised on its own) and never on a special token: role headers, ``<|im_start|>``, ``<|im_end|>`` and
+    wrappers such as ``<tool_response>`` stay context, never targets. ``([], [])`` when the template cannot
+    render the message or its content cannot be found in the rendering."""
+    content = message["content"]
+    text = None
+    for role in dict.fromkeys((message["role"], "user")):  # templates without a tool role: as a user message
+        try:
+            text = tokenizer.apply_chat_template(
+                [{"role": "user", "content": "?"}, {"role": "assistant", "content": _SENTINEL},
+                 {"role": role, "content": content}], tokenize=False)
+            break
+        except Exception:  # noqa: BLE001 - a template that rejects the role
+            continue
+    if not text or _SENTINEL not in text:
+        return [], []
+    suffix = text[text.index(_SENTINEL) + len(_SENTINEL):]
+    eos = tokenizer.eos_token
+    if after_eos and eos and suffix.startswith(eos):
+        suffix = suffix[len(eos):]
+    start = suffix.find(content)
+    body = content
+    if start < 0:
+        body = content.strip()
+        start = suffix.find(body) if body else -1
+    if start < 0:
+        return [], []
+    end = start + len(body)
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(suffix, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        mask = [int(a >= start and b <= end and b > a and i not in special)
+                for i, (a, b) in zip(ids, enc["offset_mapping"], strict=True)]
+    else:
+        parts = [tokenizer(x, add_special_tokens=False)["input_ids"] if x else []
+                 for x in (suffix[:start], suffix[start:end], suffix[end:])]
+        ids = parts[0] + parts[1] + parts[2]
+        mask = [0] * len(parts[0]) + [int(i not in special) for i in parts[1]] + [0] * len(parts[2])
+    return ids[:max_tokens], mask[:max_tokens]
+
+
+def echo_batch(samples: list[Any], tokenizer: Any, real: int, device: Any) -> dict[str, torch.Tensor]:
+    """ECHO tensors of a batch: per row, the turn's own context (prompt ⊕ sampled completion) followed by its
+    next state rendered as the chat template shows it (:func:`echo_suffix`).
+
+    ``echo_ids`` (B, L) right-padded context ⊕ suffix, ``echo_ctx`` (B,) context lengths, ``echo_len`` (B,)
+    suffix lengths, ``echo_mask`` (B, S): 1 on the suffix tokens that are observation content (filler rows
+    past ``real`` and turns without a recorded next state are all 0)."""
+    eos = tokenizer.eos_token_id
+    rows, ctx, suffixes, masks = [], [], [], []
+    for i, s in enumerate(samples):
+        t = s.turn
+        c = list(t.prompt_ids) + list(t.completion_ids)
+        msg = observation_message(t.next_state) if i < real else None
+        ids, m = echo_suffix(tokenizer, msg, bool(t.completion_ids) and t.completion_ids[-1] == eos) if msg else ([], [])
+        rows.append(c + ids)
+        ctx.append(len(c))
+        suffixes.append(ids)
+        masks.append(m)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return {"echo_ids": pad_rows(rows, pad, dtype=torch.long).to(device),
+            "echo_ctx": torch.tensor(ctx, dtype=torch.long, device=device),
+            "echo_len": torch.tensor([len(x) for x in suffixes], dtype=torch.long, device=device),
+            "echo_mask": pad_rows(masks, 0).to(device)}
+
+
+def echo_term(model: Any, inputs: dict[str, Any], pad_id: int,
+              chunk_tokens: int = CHUNK_TOKENS) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean next-token NLL (temperature 1) of the observation-content tokens of ``inputs``' (micro-)batch, with
+    grad; ``(0, ...)`` when it has none. Normalised by its own token count, not the completion tokens'."""
+    ids, ctx, n, mask = inputs["echo_ids"], inputs["echo_ctx"], inputs["echo_len"], inputs["echo_mask"]
+    prompts = [r[:c].tolist() for r, c in zip(ids, ctx.tolist(), strict=True)]
+    suffix = [r[c:c + k].tolist() for r, c, k in zip(ids, ctx.tolist(), n.tolist(), strict=True)]
+    width = mask.shape[1]
+    tokens = mask.sum()
+    if float(tokens) == 0:
+        return torch.zeros((), device=mask.device), {"echo_loss": 0.0, "echo_tokens": 0.0}
+    lp = completion_logprobs(model, prompts, suffix, pad_id, 1.0, grad=True, chunk_tokens=chunk_tokens,
+                             width=width)["logp"][:, :width]
+    nll = -(lp * mask).sum() / tokens
+    return nll, {"echo_loss": nll.item(), "echo_tokens": float(tokens)}
+
+
+def with_echo(model: Any, method: Any, inputs: dict[str, Any], loss: torch.Tensor, stats: dict[str, float],
+              pad_id: int) -> tuple[torch.Tensor, dict[str, float]]:
+    """``loss + method.echo_coef · echo_term`` (and its stats); ``loss`` itself, untouched, when ECHO is off.
+    Both drivers call this on every (micro-)batch loss."""
+    if not getattr(method, "echo_coef", 0.0) or "echo_ids" not in inputs:
+        return loss, stats
+    echo, es = echo_term(model, inputs, pad_id)
+    return loss + method.echo_coef * echo, {**stats, **es}
+
+
+# -- guard --------------------------------------------------------------------------------------------------
+class GuardStop(RuntimeError):
+    """Raised by :class:`Guard` with ``method.guard: stop``."""
+
+
+def _slope(xs: list[float]) -> float:
+    n = len(xs)
+    mx = (n - 1) / 2
+    return sum((i - mx) * (x - sum(xs) / n) for i, x in enumerate(xs)) / max(sum((i - mx) ** 2 for i in range(n)), 1e-12)
+
+
+class Guard:
+    """Collapse guard over the last ``method.guard_window`` steps: flags when the policy entropy and its KL to
+    the reference both rise (least-squares slope > 0) while the batch reward falls (slope < 0). Without a
+    reference (no ``kl_ref`` metric) entropy and reward decide alone.
+
+    ``warn`` logs a warning; ``reduce`` multiplies ``method.w_opd`` by ``method.guard_factor`` (from the next
+    step on) and starts a new window; ``stop`` raises :class:`GuardStop`. Both drivers keep one and call
+    :meth:`observe` with each step's metrics; it returns metrics to log (``guard_flag``, ``w_opd``)."""
+
+    def __init__(self, method: Any):
+        self.method = method
+        self.history: list[tuple[float, float | None, float]] = []
+        self.flags = 0
+
+    def observe(self, metrics: dict[str, float]) -> dict[str, float]:
+        m = self.method
+        if getattr(m, "guard", "off") == "off":
+            return {}
+        ent, rew, kl = metrics.get("entropy"), metrics.get("batch_reward"), metrics.get("kl_ref")
+        if ent is None or rew is None:
+            return {"guard_flag": 0.0, "w_opd": float(m.w_opd)}
+        self.history = (self.history + [(float(ent), None if kl is None else float(kl), float(rew))])[-m.guard_window:]
+        flag = False
+        if len(self.history) == m.guard_window:
+            ents, kls, rews = zip(*self.history, strict=True)
+            kl_up = _slope(list(kls)) > 0 if all(k is not None for k in kls) else True
+            flag = _slope(list(ents)) > 0 and kl_up and _slope(list(rews)) < 0
+        if flag:
+            self.flags += 1
+            msg = (f"collapse guard: over the last {m.guard_window} steps policy entropy rose "
+                   f"{ents[0]:.3f} -> {ents[-1]:.3f}"
+                   + (f", KL to the reference rose {kls[0]:.3f} -> {kls[-1]:.3f}" if kls[0] is not None else "")
+                   + f" while the batch reward fell {rews[0]:+.3f} -> {rews[-1]:+.3f}")
+            if m.guard == "stop":
+                raise GuardStop(msg + ": stopping (method.guard=stop; lower method.w_opd, set method.opd_clip, "
+                                      "or check the hints)")
+            if m.guard == "reduce":
+                m.w_opd = float(m.w_opd) * m.guard_factor
+                msg += f": method.w_opd lowered to {m.w_opd:.4g}"
+                self.history = []
+            import logging
+
+            logging.getLogger(__name__).warning(msg)
+        return {"guard_flag": float(flag), "w_opd": float(m.w_opd)}
 
 
 # -- one batch ---------------------------------------------------------------------------------------------
@@ -289,25 +525,46 @@ def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: 
     policy = unwrap(models.policy)
     width = out["completion_ids"].shape[1]
     tis = tis_applies(method, stale, external_sampler or foreign)
+    opd_mode = method.loss in ("opd", "combine", "topk_opd")
+    has_hint = torch.tensor([s.has_hint for s in samples], device=device)
+    has_score = torch.tensor([s.has_score for s in samples], device=device)
+    choose = (opd_mode and getattr(method, "hint_select", "first") == "overlap"
+              and any(s.has_hint and len(hint_candidates(s.turn.hint)) > 1 for s in samples))
+    diag = bool(getattr(method, "diagnostics", False)) and real > 0
+    eos = tok.eos_token_id
+    eos_ids = torch.full((len(samples), width, 1), eos if eos is not None else 0, dtype=torch.long, device=device)
+    probe = None
+    if tis or foreign or diag or choose:  # one no-grad policy forward: π_old, the diagnostics, the student's top-K
+        probe = completion_logprobs(policy, prompts, comps, pad, temperature,
+                                    topk=method.hint_topk if choose else 0,
+                                    gather_ids=eos_ids if diag and eos is not None else None, entropy=diag)
     if tis or foreign:
-        out["old_per_token_logps"] = completion_logprobs(policy, prompts, comps, pad, temperature)["logp"][:, :width]
+        out["old_per_token_logps"] = probe["logp"][:, :width]
     if tis:
         out["tis"] = torch.tensor(True, device=device)  # 0-dim: TRL's batch splitting keeps it whole
     old = out.get("old_per_token_logps", out["sampling_per_token_logps"])
-    if method.beta > 0:
+    ref_lp = None
+    if method.beta > 0 or (diag and _has_reference(models)):
         ref, ctx = models.frozen()
         with ctx:
-            out["ref_per_token_logps"] = completion_logprobs(ref, prompts, comps, pad, temperature)["logp"][:, :width]
-    has_hint = torch.tensor([s.has_hint for s in samples], device=device)
-    has_score = torch.tensor([s.has_score for s in samples], device=device)
+            ref_lp = completion_logprobs(ref, prompts, comps, pad, temperature,
+                                         gather_ids=eos_ids if diag and eos is not None else None)
+        if method.beta > 0:
+            out["ref_per_token_logps"] = ref_lp["logp"][:, :width]
     teacher = torch.zeros_like(old)
     base = old
-    if method.loss in ("opd", "combine", "topk_opd") and bool(has_hint.any()):
-        hinted = [t if s.has_hint else dataclasses.replace(t, hint=None) for s, t in zip(samples, turns, strict=True)]
+    if opd_mode and bool(has_hint.any()):
         tmodel, ctx = models.frozen() if method.teacher == "reference" else (policy, nullcontext())
         with ctx:
+            chosen, overlaps = select_hints(tmodel, tok, turns, probe.get("topk_ids") if choose else None, method,
+                                            pad, temperature)
+            hinted = [dataclasses.replace(t, hint=h if s.has_hint else None)
+                      for s, t, h in zip(samples, turns, chosen, strict=True)]
             t = hinted_teacher_logprobs(tmodel, tok, hinted, width, pad, temperature,
                                         topk=method.topk if method.loss == "topk_opd" else 0)
+        if overlaps:
+            metrics["hint_overlap"] = sum(overlaps) / len(overlaps)
+            metrics["hint_choices"] = float(len(overlaps))
         teacher = t["logp"]
         if method.loss == "topk_opd":
             out["teacher_topk_logp"], out["teacher_topk_ids"] = t["topk_logp"], t["topk_ids"]
@@ -317,20 +574,64 @@ def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: 
     if method.loss == "topk_opd":
         out["loss_mask"] = out["loss_mask"] * has_hint[:, None]
     lmask = out["loss_mask"]
+    clip = getattr(method, "opd_clip", 0.0) or 0.0
     out["advantages"] = adv_fns.for_loss(method.loss, a_rl, has_score, has_hint, teacher, base, lmask,
-                                         method.w_rl, method.w_opd)
+                                         method.w_rl, method.w_opd, opd_clip=clip)
     out["num_items_in_batch"] = lmask.sum()
+    if getattr(method, "echo_coef", 0.0):
+        out.update(echo_batch(samples, tok, real, device))
+        metrics["echo_tokens"] = float(out["echo_mask"].sum())
     if token_log is not None and real:
-        hinted = bool(has_hint[:real].any())
+        hinted_any = bool(has_hint[:real].any())
         token_log.write_batch(turns[:real], version + 1, a_rl[:real].tolist(), out["advantages"][:real], lmask[:real],
-                              opd=(teacher - base)[:real] if hinted else None, has_hint=has_hint[:real].tolist())
+                              opd=(teacher - base)[:real] if hinted_any else None, has_hint=has_hint[:real].tolist())
     if bool(has_hint[:real].any()):
         hm = lmask * has_hint[:, None]
-        metrics["teacher_minus_old_logp"] = float(((teacher - base) * hm).sum() / hm.sum().clamp(min=1))
+        n_h = hm.sum().clamp(min=1)
+        metrics["teacher_minus_old_logp"] = float(((teacher - base) * hm).sum() / n_h)
+        if diag:
+            gap = adv_fns.opd_gap(teacher, base, clip)
+            mean = (gap * hm).sum() / n_h
+            metrics["opd_kl"] = -metrics["teacher_minus_old_logp"]  # KL(student‖teacher) on the sampled tokens
+            metrics["opd_adv_mean"] = float(mean)
+            metrics["opd_adv_std"] = float((((gap - mean) ** 2) * hm).sum() / n_h) ** 0.5
+    if diag:
+        metrics.update(_diagnostics(samples[:real], probe, ref_lp, completion_mask[:real].to(device).float(),
+                                    old[:real]))
     metrics["hint_frac"] = float(has_hint[:real].float().mean()) if real else 0.0
     metrics["tis_on"] = float("tis" in out)
     metrics["old_rescored"] = float("old_per_token_logps" in out)
     return out, metrics
+
+
+def _has_reference(models: Models) -> bool:
+    return models.reference is not None or hasattr(unwrap(models.policy), "disable_adapter")
+
+
+def _diagnostics(samples: list[Any], probe: dict[str, torch.Tensor], ref: dict[str, torch.Tensor] | None,
+                 mask: torch.Tensor, old: torch.Tensor) -> dict[str, float]:
+    """Per-step health metrics on the real rows: policy entropy on the sampled positions, reply length, batch
+    reward, P(EOS) at each reply's final position (and its change from the reference), KL to the reference on
+    the sampled tokens (mean of old − ref, an unbiased estimate for on-policy samples)."""
+    n = len(samples)
+    w = mask.shape[1]
+    lens = torch.tensor([len(s.turn.completion_ids) for s in samples], device=mask.device)
+    m: dict[str, float] = {"reply_len": float(lens.float().mean()),
+                           "batch_reward": sum(float(s.turn.reward) for s in samples) / n}
+    tokens = mask.sum().clamp(min=1)
+    if "entropy" in probe:
+        m["entropy"] = float((probe["entropy"][:n, :w] * mask).sum() / tokens)
+    last = (lens - 1).clamp(min=0)
+    rows = torch.arange(n, device=mask.device)
+    has = lens > 0
+    if "gathered" in probe and bool(has.any()):
+        p_pol = probe["gathered"][rows, last, 0].exp()[has]
+        m["eos_prob"] = float(p_pol.mean())
+        if ref is not None and "gathered" in ref:
+            m["eos_prob_delta"] = float((p_pol - ref["gathered"][rows, last, 0].exp()[has]).mean())
+    if ref is not None:
+        m["kl_ref"] = float(((old - ref["logp"][:n, :w]) * mask).sum() / tokens)
+    return m
 
 
 def _opd_baseline(samples: list[Any], policy: Any, tok: Any, old: torch.Tensor, pad: int,

@@ -82,6 +82,7 @@ class Learner:
         self.step = 0
         self.rebased_onto = (0, 0)  # (served version, step) of the last rebase(); see split_stale
         self.token_log: Any = None  # a TokenLog: per-token advantages for `claw view`
+        self.guard = core.Guard(method)  # method.guard: collapse check on each step's diagnostics
 
     @classmethod
     def from_config(cls, model: Any, tokenizer: Any, cfg: RunConfig, max_staleness: int = 4,
@@ -145,12 +146,15 @@ class Learner:
         if self.method.loss == "topk_opd":
             lp = core.completion_logprobs(self.model, prompts, comps, pad, self.temperature,
                                           gather_ids=mb["teacher_topk_ids"], grad=True, width=keep)
-            return core.policy_loss(self.method, mb, student_topk=lp["gathered"][:, :keep])
-        lp = core.completion_logprobs(self.model, prompts, comps, pad, self.temperature, grad=True, width=keep)
-        return core.policy_loss(self.method, mb, logp=lp["logp"][:, :keep])
+            loss, stats = core.policy_loss(self.method, mb, student_topk=lp["gathered"][:, :keep])
+        else:
+            lp = core.completion_logprobs(self.model, prompts, comps, pad, self.temperature, grad=True, width=keep)
+            loss, stats = core.policy_loss(self.method, mb, logp=lp["logp"][:, :keep])
+        return core.with_echo(self.model, self.method, mb, loss, stats, pad)  # method.echo_coef (0: loss as is)
 
     def train_step(self, samples: list[TrainSample], weights: list[float] | None = None) -> dict[str, float]:
         inputs, metrics = self.prepare(samples, weights)
+        metrics.update(self.guard.observe(metrics))
         self.model.train()
         n, mb = len(samples), max(1, min(self.train_cfg.micro_batch_size, len(samples)))
         chunks = [(s, min(s + mb, n)) for s in range(0, n, mb)]

@@ -6,18 +6,22 @@ forward of the policy. What changes (two overridden methods), both thin drivers 
 (the same functions the async :class:`~claw_trainer.learner.Learner` uses):
 
 * ``_generate_and_score_completions`` — instead of sampling completions for dataset prompts, take the next
-  ``batch`` kept samples from the rollout buffer (collecting new rounds of episodes until it holds enough;
-  overflow stays queued for the next batch), then :func:`core.prepare_batch` (π_old, reference and hinted
-  teacher log-probs, advantages). The dataset TRL iterates is only a list of slot indices.
+  ``batch`` kept samples from the run's turn store (:class:`~claw_trainer.buffer.RolloutBuffer`; collecting new
+  rounds of episodes until it holds enough; overflow stays queued for the next batch), then
+  :func:`core.prepare_batch` (π_old, reference and hinted teacher log-probs, advantages). The dataset TRL
+  iterates is only a list of slot indices.
 * ``_compute_loss`` — :func:`core.policy_loss` on TRL's own per-token log-probs of the policy.
 
 The frozen reference / OPD teacher is copied from the initial weights *before* ``GRPOTrainer.__init__`` runs:
 TRL patches ``model.forward`` there, and a copy taken afterwards would still run the live policy. With LoRA
 the reference is the base model with the adapter disabled. This relies on TRL's private methods
-``_generate_and_score_completions``, ``_compute_loss`` and ``_get_per_token_logps_and_entropies``: the
-tested TRL versions are pinned in pyproject.toml and ``tests/test_trl_contract.py`` fails if they change.
-A checkpoint also stores ``claw_state.json`` (samples consumed, rounds collected); resuming replays the
-rollout journal past that point (see :mod:`claw_trainer.buffer`).
+``_generate_and_score_completions``, ``_compute_loss`` and ``_get_per_token_logps_and_entropies`` (and on its
+micro-step counter ``_step``): the tested TRL versions are pinned in pyproject.toml and
+``tests/test_trl_contract.py`` fails if they change.
+Once an optimizer step has used up a generation batch, its samples are marked ``trained`` with that step in
+``turns.sqlite`` (before TRL saves a checkpoint of the step). A checkpoint also stores ``claw_state.json`` (its
+step, its batch's row ids, rounds collected); resuming re-queues the rows trained after that step and
+reconciles its batch (see :mod:`claw_trainer.buffer`), so no sample is lost or trained twice.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from typing import Any
 
 import torch
 from datasets import Dataset
+from transformers import TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
+from claw_envs.core.errors import ConfigError
 from claw_trainer import core
 from claw_trainer.buffer import RolloutBuffer
 from claw_trainer.config import MethodConfig
@@ -72,6 +78,19 @@ def cpu_safe(args: GRPOConfig) -> GRPOConfig:
     return args
 
 
+class _MarkTrained(TrainerCallback):
+    """Marks the samples of a used-up generation batch trained at the end of the optimizer step that used them
+    (before TRL's checkpoint of that step is saved)."""
+
+    def __init__(self, trainer: ClawTrainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        t = self.trainer
+        if t._step % (t.args.steps_per_generation * t.num_iterations) == 0:  # TRL's micro-step counter
+            t.buffer.mark_trained(state.global_step)
+
+
 class ClawTrainer(GRPOTrainer):
     """``GRPOTrainer`` whose batches are kept env turns and whose loss is one of the claw loss modes.
 
@@ -81,7 +100,7 @@ class ClawTrainer(GRPOTrainer):
             then chosen for the machine (``precision_kwargs``); without a GPU, bf16/fp16 fall back to fp32.
         method: the loss mode and its coefficients.
         rollouts: the sample source (:class:`~claw_trainer.source.EnvRollouts`).
-        buffer: the rollout buffer (journaled when given a path).
+        buffer: the sample queue over the run's turn store (in memory when not given).
         max_rounds: collection rounds allowed per batch; if the buffer still lacks samples, the batch is filled
             with fully masked rows (no gradient, not counted) and ``filler`` is logged.
     """
@@ -100,6 +119,7 @@ class ClawTrainer(GRPOTrainer):
             model = AutoModelForCausalLM.from_pretrained(model)
         self.method, self.rollouts, self.max_rounds = method, rollouts, max_rounds
         self.buffer = buffer if buffer is not None else RolloutBuffer()
+        callbacks = [*(callbacks or []), _MarkTrained(self)]
         # The reference is copied now, from the initial weights, before TRL patches model.forward.
         lora = peft_config is not None or hasattr(model, "disable_adapter")
         reference = core.frozen_copy(model) if core.needs_reference(method) and not lora else None
@@ -108,6 +128,7 @@ class ClawTrainer(GRPOTrainer):
         super().__init__(model=model, reward_funcs=[env_reward], args=args, train_dataset=slots,
                          processing_class=processing_class, peft_config=peft_config, callbacks=callbacks)
         self.frozen_model = reference.to(self.accelerator.device) if reference is not None else None
+        self.guard = core.Guard(method)  # method.guard: collapse check on each step's diagnostics
         self._last_sampled: list[TrainSample] = []
         self._last_inputs: dict[str, Any] = {}
         self.token_log = None  # per-token advantages for `claw view` (main process only)
@@ -136,7 +157,8 @@ class ClawTrainer(GRPOTrainer):
             model.eval()
             samples, metrics = self.rollouts.round(model, version=self.state.global_step)
             model.train(was_training)
-            self.buffer.add(samples)
+            self.buffer.add(samples, f"round-{self.rollouts.rounds - 1}",
+                            {"rounds": self.rollouts.rounds, "episodes": self.rollouts.episodes})
             rounds.append(metrics)
         return EnvRollouts.merge(rounds) if rounds else {}
 
@@ -158,6 +180,7 @@ class ClawTrainer(GRPOTrainer):
                                                external_sampler=self.rollouts.policy is not None,
                                                real=n - filler, device=self.accelerator.device,
                                                token_log=self.token_log)
+        core_metrics.update(self.guard.observe(core_metrics))
         model.train(was_training)
         self._last_inputs = out
         for k, v in {**metrics, **core_metrics}.items():
@@ -184,6 +207,7 @@ class ClawTrainer(GRPOTrainer):
             logp, _, _ = self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, keep)
             loss, stats = core.policy_loss(m, inputs, logp=logp)
         self._metrics["train"]["policy_loss"].append(loss.item())
+        loss, stats = core.with_echo(model, m, inputs, loss, stats, self._tokenizer.pad_token_id)  # method.echo_coef
         for k, v in stats.items():
             self._metrics["train"][k].append(v)
         return loss / self.current_gradient_accumulation_steps
@@ -193,8 +217,9 @@ class ClawTrainer(GRPOTrainer):
         super()._save_checkpoint(model, trial)
         folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
         if self.args.should_save and folder.is_dir():
-            state = {"consumed": self.buffer.consumed, "rounds": self.rollouts.rounds,
-                     "episodes": self.rollouts.episodes, "journal": str(self.buffer.journal or "")}
+            state = {"step": self.state.global_step, "batch": self.buffer.last_batch,
+                     "consumed": self.buffer.consumed, "rounds": self.rollouts.rounds,
+                     "episodes": self.rollouts.episodes, "store": str(self.buffer.store.path or "")}
             (folder / STATE_FILE).write_text(json.dumps(state, indent=1))
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
@@ -205,7 +230,12 @@ class ClawTrainer(GRPOTrainer):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{checkpoint} has no {STATE_FILE}: not a ClawTrainer checkpoint")
         state = json.loads(Path(path).read_text())
-        self.rollouts.rounds, self.rollouts.episodes = state["rounds"], state["episodes"]
-        requeued = self.buffer.restore(state["consumed"])
+        if "step" not in state:
+            raise ConfigError(f"{checkpoint} was written by an older claw-gym (a turns.jsonl journal): resume it "
+                              "with that version, or start a new run")
+        # rounds collected after the checkpoint keep their seeds: the counters continue from the store
+        self.rollouts.rounds = max(state["rounds"], int(self.buffer.get_meta("rounds", 0)))
+        self.rollouts.episodes = max(state["episodes"], int(self.buffer.get_meta("episodes", 0)))
+        requeued = self.buffer.restore(state["step"], state["batch"])
         self._metrics["train"]["resumed_pending"].append(float(requeued))
         self._buffered_inputs = None
