@@ -7,10 +7,15 @@ every completion token under the sampling distribution, and the sampling paramet
 them. With ``temperature=1`` and no top-k/top-p these are the policy's own log-probs (tests check this
 against a teacher-forced forward pass); otherwise the learner re-scores π_old
 (:func:`claw_trainer.core.sampled_like_learner`).
+
+``sample(..., on_token=f)`` also reports each token as it is sampled: ``f(row, token_id)`` for every row still
+generating (up to and including its first end-of-sequence token), from the generation loop — this is what
+``claw serve`` streams. It only observes: the samples are the same with or without it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,9 +77,10 @@ class HFPolicy:
         return chat_prompt_ids(self.tokenizer, messages, tools if tools is not None else self.tools)
 
     def sample(self, observations: list[list[dict[str, Any]]], tools: list[list[dict] | None] | None = None,
-               top_logprobs: int = 0) -> list[Sample]:
+               top_logprobs: int = 0, on_token: Callable[[int, int], None] | None = None) -> list[Sample]:
         """One completion per observation; ``tools[i]`` (tool schemas) overrides the policy's for observation i.
-        ``top_logprobs > 0`` also records, per completion token, the sampling distribution's top-k (id, log-prob)."""
+        ``top_logprobs > 0`` also records, per completion token, the sampling distribution's top-k (id, log-prob).
+        ``on_token(row, token_id)`` (optional) is called as each row's tokens are sampled (see the module doc)."""
         import torch
 
         tools = tools or [None] * len(observations)
@@ -87,13 +93,18 @@ class HFPolicy:
             ids[i, width - len(p):] = torch.tensor(p)
             attn[i, width - len(p):] = 1
         sample = self.temperature > 0
+        extra: dict[str, Any] = {}
+        if on_token is not None:
+            from transformers import StoppingCriteriaList
+
+            extra["stopping_criteria"] = StoppingCriteriaList([_TokenTap(on_token, len(prompts), self.stop_ids)])
         with torch.no_grad():
             out = self.model.generate(input_ids=ids.to(self.model.device), attention_mask=attn.to(self.model.device),
                                       max_new_tokens=self.max_new_tokens, do_sample=sample,
                                       temperature=self.temperature if sample else None,
                                       top_p=self.top_p if sample else None, top_k=0 if sample else None,
                                       output_scores=True, return_dict_in_generate=True, pad_token_id=pad,
-                                      eos_token_id=self.stop_ids)
+                                      eos_token_id=self.stop_ids, **extra)
         logp = torch.stack(out.scores, dim=1).float().log_softmax(-1)  # (B, T, V)
         samples = []
         for i, p in enumerate(prompts):
@@ -112,3 +123,21 @@ class HFPolicy:
             samples.append(Sample(tuple(p), tuple(toks), lps, text, finish, self.version,
                                   self.temperature if sample else 0.0, self.top_p if sample else 1.0, 0, ENGINE, top))
         return samples
+
+
+class _TokenTap:
+    """A stopping criterion that never stops: it hands each row's newest token to ``on_token(row, id)`` until the
+    row's first end-of-sequence token (after that, ``generate`` only pads the row)."""
+
+    def __init__(self, on_token: Callable[[int, int], None], rows: int, stop_ids: list[int]):
+        self.on_token, self.stop_ids = on_token, set(stop_ids)
+        self.live = [True] * rows
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        for row, tok in enumerate(input_ids[:, -1].tolist()):
+            if self.live[row]:
+                self.live[row] = tok not in self.stop_ids
+                self.on_token(row, tok)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)

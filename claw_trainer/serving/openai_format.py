@@ -8,16 +8,25 @@ and a ``None`` content becomes ``""``. Unknown parameters are ignored, as OpenAI
 
 Responses carry the OpenAI fields plus claw's: ``prompt_token_ids``, per-choice ``token_ids``,
 ``policy_version``, ``session_id`` and ``turn_type``. Streams are server-sent events: a role chunk, content
-deltas (one per sampled token), tool-call deltas, a final chunk with ``finish_reason`` and ``usage`` (and
-token ids), a separate usage chunk with empty ``choices`` when ``stream_options.include_usage`` is set, then
-``data: [DONE]``.
+deltas, tool-call deltas, a final chunk with ``finish_reason`` and ``usage`` (and token ids), a separate usage
+chunk with empty ``choices`` when ``stream_options.include_usage`` is set, then ``data: [DONE]``.
+
+Live streams (:class:`ChoiceStream` turns a choice's tokens into deltas as they are sampled): text that could
+still become a stop string is held back until it cannot; once tools are offered, text that could start a
+``<tool_call>`` block is held back until the block closes, then the call goes out in OpenAI's delta format
+(``tool_calls[k]`` with ``index``, ``id``, ``type``, ``function.name``, then ``function.arguments``) — or, if
+the block is not a valid call, as text; trailing whitespace is held back until text follows it (a completion's
+content is stripped around its tool calls). The final chunk comes after the turn is recorded. :func:`stream_events`
+replays a finished body the same way (idempotent retries, an upstream that does not stream).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,3 +204,148 @@ def stream_events(body: dict[str, Any], include_usage: bool, tokens: list[list[s
 
 def now() -> int:
     return int(time.time())
+
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)  # as claw_trainer.serving.toolcalls parses
+
+
+def call_id(completion: str, choice: int, k: int) -> str:
+    """The id of choice ``choice``'s ``k``-th tool call in completion ``completion`` (streamed before the body
+    exists, so both derive it from the completion id)."""
+    return "call_" + hashlib.sha256(f"{completion}/{choice}/{k}".encode()).hexdigest()[:24]
+
+
+def _held(text: str, words: list[str]) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of one of ``words``."""
+    best = 0
+    for w in words:
+        for k in range(min(len(w) - 1, len(text)), best, -1):
+            if text.endswith(w[:k]):
+                best = k
+                break
+    return best
+
+
+def _call_of(block: str, completion: str, choice: int, k: int) -> dict[str, Any] | None:
+    m = _BLOCK.fullmatch(block)
+    try:
+        obj = json.loads(m.group(1)) if m else None
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        return None
+    args = obj.get("arguments", obj.get("parameters", {}))
+    return {"id": call_id(completion, choice, k), "type": "function",
+            "function": {"name": obj["name"], "arguments": args if isinstance(args, str) else json.dumps(args)}}
+
+
+class ChoiceStream:
+    """One choice's tokens in, its deltas out: ``push(token_id)`` returns a list of ``("text", str)`` and
+    ``("call", k, call)`` events (see the module docstring for what is held back and why)."""
+
+    def __init__(self, decode: Callable[[list[int]], str], stops: list[str], tools: bool, completion: str,
+                 choice: int = 0):
+        self.decode, self.stops, self.tools = decode, stops, tools
+        self.completion, self.choice = completion, choice
+        self.ids: list[int] = []
+        self.pos = 0  # characters of the (stop-cut) text consumed: emitted, or turned into calls
+        self.pending_ws = ""  # whitespace held until text follows it
+        self.text = ""  # content emitted so far
+        self.calls: list[dict[str, Any]] = []
+        self.stopped = False
+
+    def push(self, token: int) -> list[tuple]:
+        self.ids.append(token)
+        if self.stopped:
+            return []
+        text = self.decode(self.ids)
+        if text.endswith("\ufffd"):  # a character split across tokens: wait for the rest of it
+            return []
+        hits = [text.find(s) for s in self.stops if s in text]
+        if hits:
+            text, self.stopped = text[:min(hits)], True
+        else:
+            text = text[:len(text) - _held(text, self.stops)]
+        return self._advance(text)
+
+    def _advance(self, text: str) -> list[tuple]:
+        out: list[tuple] = []
+        while self.pos < len(text):
+            rest = text[self.pos:]
+            if not self.tools:
+                out += self._text(rest)
+                self.pos = len(text)
+                break
+            j = rest.find(OPEN)
+            if j < 0:
+                safe = rest[:len(rest) - _held(rest, [OPEN])]
+                out += self._text(safe)
+                self.pos += len(safe)
+                break
+            out += self._text(rest[:j])
+            self.pos += j
+            e = rest.find(CLOSE, j)
+            if e < 0:
+                break  # inside a block: wait for it to close
+            block = rest[j:e + len(CLOSE)]
+            self.pos += len(block)
+            call = _call_of(block, self.completion, self.choice, len(self.calls))
+            if call is None:
+                out += self._text(block)
+            else:
+                self.calls.append(call)
+                out.append(("call", len(self.calls) - 1, call))
+        return out
+
+    def _text(self, piece: str) -> list[tuple]:
+        if not piece:
+            return []
+        if not self.tools:
+            self.text += piece
+            return [("text", piece)]
+        body = piece.rstrip()
+        if not body:
+            self.pending_ws += piece
+            return []
+        lead, self.pending_ws = self.pending_ws, piece[len(body):]
+        self.text += lead + body
+        return [("text", lead + body)]
+
+    def finish(self, content: str | None, calls: list[dict[str, Any]]) -> list[tuple]:
+        """The events still owed once the choice's final ``content`` and ``calls`` are known."""
+        out: list[tuple] = []
+        content = content or ""
+        if content.startswith(self.text) and len(content) > len(self.text):
+            out.append(("text", content[len(self.text):]))
+            self.text = content
+        for k in range(len(self.calls), len(calls)):
+            out.append(("call", k, calls[k]))
+        return out
+
+
+def chat_delta(base: dict[str, Any], choice: int, ev: tuple) -> list[bytes]:
+    """SSE chunks of one :class:`ChoiceStream` event for chat completions."""
+    if ev[0] == "text":
+        return [sse({**base, "choices": [{"index": choice, "delta": {"content": ev[1]}, "logprobs": None,
+                                          "finish_reason": None}]})]
+    _, k, call = ev
+    head = {"index": k, "id": call["id"], "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""}}
+    args = {"index": k, "function": {"arguments": call["function"]["arguments"]}}
+    return [sse({**base, "choices": [{"index": choice, "delta": {"tool_calls": [d]}, "logprobs": None,
+                                      "finish_reason": None}]}) for d in (head, args)]
+
+
+def chat_final(body: dict[str, Any], base: dict[str, Any], include_usage: bool) -> Iterator[bytes]:
+    """The closing chunks of a chat stream: per choice ``finish_reason`` (and token ids), usage, ``[DONE]``."""
+    base = {**base, "policy_version": body.get("policy_version"), "session_id": body.get("session_id")}
+    last = len(body["choices"]) - 1
+    for c in body["choices"]:
+        final = {"index": c["index"], "delta": {}, "finish_reason": c["finish_reason"],
+                 "token_ids": c.get("token_ids"), "logprobs": c.get("logprobs")}
+        extra = {"usage": body["usage"]} if c["index"] == last else {}
+        yield sse({**base, "choices": [final], **extra, "prompt_token_ids": body.get("prompt_token_ids")})
+    if include_usage:
+        yield sse({**base, "choices": [], "usage": body["usage"]})
+    yield sse("[DONE]")

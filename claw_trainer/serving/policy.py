@@ -6,6 +6,8 @@ started on the old version finishes on it (it holds its own reference) and is ta
 
 Concurrent chat requests are batched (:class:`~claw_trainer.serving.batcher.Batcher`): requests that arrive
 while the model is busy are sampled together in the next ``generate`` call instead of one after another.
+``generate(..., on_token=f)`` streams: ``f(choice, token_id)`` is called from the generation loop as each of the
+request's tokens is sampled (each batch row goes to its own request), while the result is the same as without.
 A prompt that does not fit the model's context (prompt + ``max_tokens`` > ``max_position_embeddings``) is a
 400 ``context_length_exceeded`` before anything is sampled.
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +28,8 @@ from claw_trainer.policy.hf import HFPolicy, Sample, chat_prompt_ids
 from claw_trainer.serving.batcher import Batcher
 from claw_trainer.serving.errors import RequestError, bad_request, context_overflow
 from claw_trainer.serving.openai_format import ChatRequest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class Generation:
 
 
 class ServedPolicy:
+    streams = True  # generate() can report tokens as they are sampled (on_token)
+
     def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 256, temperature: float = 1.0,
                  version: int = 0, max_batch: int = 8, batch_wait: float = 0.005, max_pending: int = 64):
         self.tokenizer = tokenizer
@@ -65,20 +73,36 @@ class ServedPolicy:
             raise bad_request(context_overflow(self.context_window, n, want), "messages", "context_length_exceeded")
         return n
 
-    def generate(self, req: ChatRequest, raw_messages: list[dict[str, Any]] | None = None) -> list[Generation]:
-        """``req.n`` completions of one request (batched with concurrent requests); blocks until sampled."""
+    def generate(self, req: ChatRequest, raw_messages: list[dict[str, Any]] | None = None,
+                 on_token: Callable[[int, int], None] | None = None) -> list[Generation]:
+        """``req.n`` completions of one request (batched with concurrent requests); blocks until sampled.
+        ``on_token(choice, token_id)`` (optional) sees each token as it is sampled."""
         self.prompt_length(req)
         temp = self.temperature if req.temperature is None else req.temperature
         key = (req.max_tokens or self.max_new_tokens, temp, req.top_p or 1.0)
-        futures = [self.batcher.submit(key, (key, req.messages, req.tools)) for _ in range(req.n)]
+        futures = [self.batcher.submit(key, (key, req.messages, req.tools,
+                                             (lambda tok, i=i: on_token(i, tok)) if on_token else None))
+                   for i in range(req.n)]
         return [f.result() for f in futures]
 
     def _run_batch(self, items: list[tuple]) -> list[Generation]:
-        (max_new, temp, top_p), _, _ = items[0]
+        (max_new, temp, top_p), _, _, _ = items[0]
+        taps = [tap for *_, tap in items]
+
+        def on_token(row: int, tok: int) -> None:  # row i of the batch is items[i]'s request
+            tap = taps[row]
+            if tap is not None:
+                try:
+                    tap(tok)
+                except Exception:  # noqa: BLE001 - a listener's failure must not fail the batch
+                    log.exception("a token listener failed; the request is still sampled and recorded")
+                    taps[row] = None
+
         model, version = self._current  # read once: a publish during generation does not affect this batch
         policy = HFPolicy(model, self.tokenizer, max_new, temp, top_p, version=version)
         with self._gen_lock:
-            samples = policy.sample([m for _, m, _ in items], tools=[t for _, _, t in items])
+            samples = policy.sample([m for _, m, _, _ in items], tools=[t for _, _, t, _ in items],
+                                    on_token=on_token if any(taps) else None)
         return [Generation(s, version, self.tokenizer.convert_ids_to_tokens(list(s.completion_ids)))
                 for s in samples]
 

@@ -21,8 +21,10 @@ Chat → response: the text becomes a ``message`` output item (``output_text``),
 item; ``finish_reason: length`` makes the response ``incomplete`` (``max_output_tokens``). claw's
 ``policy_version``, ``session_id``, ``turn_type`` and ``prompt_token_ids`` / ``token_ids`` come along.
 Streams follow OpenAI's event sequence: ``response.created``, ``response.in_progress``, per item
-``response.output_item.added`` … ``response.output_item.done`` (text deltas per sampled token, function-call
-argument deltas), ``response.completed`` (or ``response.incomplete``).
+``response.output_item.added`` … ``response.output_item.done`` (text deltas as the text is sampled, a
+function-call item as soon as its ``<tool_call>`` block closes), ``response.completed`` (or
+``response.incomplete``) once the turn is recorded. Items appear in the order they were sampled: the message
+item opens with the first text and closes at the end; the final response lists its items in that order.
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the locally imported Request annotation.
@@ -30,7 +32,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from claw_trainer.serving.errors import bad_request
+from claw_trainer.serving.errors import RequestError, bad_request
 
 PASS_THROUGH = ("session_id", "turn_type", "request_id", "user")
 
@@ -218,10 +220,87 @@ def stream_response(resp: dict[str, Any], pieces: list[str] | None) -> Iterator[
     yield event("response.incomplete" if resp["status"] == "incomplete" else "response.completed", response=resp)
 
 
+def _event(seq: int, kind: str, **data: Any) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, 'sequence_number': seq, **data})}\n\n".encode()
+
+
+class ResponsesRender:
+    """Responses events of a live stream (see :func:`claw_trainer.serving.proxy.stream_live`)."""
+
+    def __init__(self, body: dict[str, Any]):
+        self.body, self.seq = body, 0
+        self.order: list[str] = []  # item ids in the order they were opened
+        self.message: str | None = None  # the open message item's id
+
+    def _ev(self, kind: str, **data: Any) -> bytes:
+        self.seq += 1
+        return _event(self.seq - 1, kind, **data)
+
+    def begin(self, live: Any, model: str) -> Iterator[bytes]:
+        self.suffix = live.cid.removeprefix("chatcmpl-")
+        placeholder = {"id": live.cid, "created": live.created, "model": model, "policy_version": None,
+                       "session_id": live.session, "turn_type": None, "prompt_token_ids": None,
+                       "choices": [{"message": {"content": None}, "finish_reason": None, "token_ids": None}],
+                       "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
+        start = {**from_chat(placeholder, self.body), "status": "in_progress", "usage": None}
+        yield self._ev("response.created", response=start)
+        yield self._ev("response.in_progress", response=start)
+
+    def delta(self, choice: int, event: tuple) -> list[bytes]:
+        out = []
+        if event[0] == "text":
+            if self.message is None:
+                self.message = f"msg_{self.suffix}"
+                self.order.append(self.message)
+                item = {"type": "message", "id": self.message, "status": "in_progress", "role": "assistant",
+                        "content": []}
+                out.append(self._ev("response.output_item.added", output_index=len(self.order) - 1, item=item))
+                out.append(self._ev("response.content_part.added", item_id=self.message,
+                                    output_index=len(self.order) - 1, content_index=0,
+                                    part={"type": "output_text", "text": "", "annotations": [], "logprobs": []}))
+            out.append(self._ev("response.output_text.delta", item_id=self.message,
+                                output_index=self.order.index(self.message), content_index=0, delta=event[1],
+                                logprobs=[]))
+            return out
+        _, k, call = event
+        item = {"type": "function_call", "id": f"fc_{self.suffix}_{k}", "call_id": call["id"],
+                "name": call["function"]["name"], "arguments": call["function"]["arguments"], "status": "completed"}
+        self.order.append(item["id"])
+        i = len(self.order) - 1
+        return [self._ev("response.output_item.added", output_index=i,
+                         item={**item, "status": "in_progress", "arguments": ""}),
+                self._ev("response.function_call_arguments.delta", item_id=item["id"], output_index=i,
+                         delta=item["arguments"]),
+                self._ev("response.function_call_arguments.done", item_id=item["id"], output_index=i,
+                         name=item["name"], arguments=item["arguments"]),
+                self._ev("response.output_item.done", output_index=i, item=item)]
+
+    def end(self, out: dict[str, Any], req: Any) -> Iterator[bytes]:
+        resp = from_chat(out, self.body)
+        rank = {item_id: k for k, item_id in enumerate(self.order)}
+        resp["output"].sort(key=lambda item: rank.get(item["id"], len(rank)))  # the order they were streamed in
+        for i, item in enumerate(resp["output"]):
+            if item["id"] == self.message:
+                text = item["content"][0]["text"]
+                yield self._ev("response.output_text.done", item_id=item["id"], output_index=i, content_index=0,
+                               text=text, logprobs=[])
+                yield self._ev("response.content_part.done", item_id=item["id"], output_index=i, content_index=0,
+                               part=item["content"][0])
+                yield self._ev("response.output_item.done", output_index=i, item=item)
+        yield self._ev("response.incomplete" if resp["status"] == "incomplete" else "response.completed",
+                       response=resp)
+
+    def error(self, e: RequestError) -> Iterator[bytes]:
+        err = e.body()["error"]
+        yield self._ev("error", code=err["code"], message=err["message"], param=err["param"])
+
+    def replay(self, req: Any, out: dict[str, Any], pieces: list[list[str]] | None, body: Any) -> Iterator[bytes]:
+        return stream_response(from_chat(out, self.body), pieces[0] if pieces else None)
+
+
 def add_responses_route(app: Any, handler: Any) -> None:
     """Register ``POST /v1/responses`` on the proxy's app, answered by its chat ``handler``."""
     from fastapi import Request
-    from fastapi.responses import StreamingResponse
     from starlette.concurrency import run_in_threadpool
 
     @app.post("/v1/responses")
@@ -233,11 +312,10 @@ def add_responses_route(app: Any, handler: Any) -> None:
             raise bad_request(f"the request body is not JSON: {e}") from e
         handler.auth.tenant(request.headers)  # 401 before a 400 about the body
         chat = to_chat(body)
-        _, out, pieces = await run_in_threadpool(handler.handle, request.headers, chat)
-        handler.requests["ok"] += 1
-        resp = from_chat(out, body)
         if chat["stream"]:
-            handler.requests["streamed"] += 1
-            return StreamingResponse(stream_response(resp, pieces[0] if pieces else None),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-        return resp
+            from claw_trainer.serving.proxy import stream_live
+
+            return await stream_live(handler, request.headers, chat, ResponsesRender(body))
+        _, out, _ = await run_in_threadpool(handler.handle, request.headers, chat)
+        handler.requests["ok"] += 1
+        return from_chat(out, body)
