@@ -208,7 +208,9 @@ class Desktop:
                 if not self.browser.alive:
                     self._close_browser()
             return {"status": "success", "message": f"ran {name} (exit {r['returncode']})", "window": False}
-        self.sb.spawn(command if (shell and isinstance(command, str)) else argv, log=self._log("apps"))
+        # a shell line runs in bash (it may start with VAR=value assignments, pipes...), a list as argv
+        self.sb.spawn(["/bin/bash", "-c", command] if (shell and isinstance(command, str)) else argv,
+                      log=self._log("apps"))
         return {"status": "success", "message": f"launched {name}", "window": name not in BACKGROUND}
 
     def open_browser(self, urls: list[str], args: list[str] | None = None) -> None:
