@@ -1,0 +1,179 @@
+"""Units of claw/GUI-v0's app domains (no desktop needed): the metrics of VLC, GIMP, LibreOffice, plain files
+and VS Code's JSON files on hand-made file pairs that should and should not match; the file → app table;
+the unsupported apps and metrics named with their reasons; the set-up steps' command names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from claw_envs.gui import metrics_apps as m
+from claw_envs.gui.apps import PROFILE_FILES, UNSUPPORTED_APPS, check_app_available, opener
+from claw_envs.gui.metrics import metric
+from claw_envs.gui.osworld import Unsupported
+
+VLCRC = """\
+[qt] # Qt interface
+# Show background cone (boolean)
+#qt-bgcone=1
+{extra}
+[core]
+#input-record-path=
+"""
+
+
+def _vlcrc(tmp_path, extra: str = "") -> str:
+    p = tmp_path / "vlcrc"
+    p.write_text(VLCRC.format(extra=extra))
+    return str(p)
+
+
+@pytest.mark.parametrize("fn,key,rule_key,good,bad_default", [
+    ("check_qt_bgcone", "qt-bgcone", "expected_qt_bgcone", "0", True),
+    ("check_qt_max_volume", "qt-max-volume", "expected_qt_max_volume", "200", True),
+    ("check_qt_minimal_view", "qt-minimal-view", "expected_qt_minimal_view", "1", True),
+    ("check_one_instance_when_started_from_file", "one-instance-when-started-from-file",
+     "expected_one_instance_when_started_from_file", "0", True),
+])
+def test_vlc_setting_metrics_read_set_lines_and_defaults(tmp_path, fn, key, rule_key, good, bad_default):
+    f = metric(fn)
+    rule = {rule_key: int(good)}
+    assert f(_vlcrc(tmp_path, f"{key}={good}"), rule) == 1.0
+    assert f(_vlcrc(tmp_path), rule) == 0.0  # still VLC's default (a commented line or none)
+    assert f(_vlcrc(tmp_path, f"#{key}={good}"), rule) == 0.0  # a commented line is not a setting
+    assert f(None, rule) == 0.0
+    assert f(str(tmp_path / "missing"), rule) == 0.0
+
+
+def test_vlc_recordings_folder_slider_colours_and_hotkey(tmp_path):
+    assert m.is_vlc_recordings_folder(_vlcrc(tmp_path, "input-record-path=/home/user/Desktop/"),
+                                      {"recording_file_path": "/home/user/Desktop"}) == 1.0
+    assert m.is_vlc_recordings_folder(_vlcrc(tmp_path, "input-record-path=~/Desktop"),
+                                      {"recording_file_path": "/home/user/Desktop"}) == 1.0
+    assert m.is_vlc_recordings_folder(_vlcrc(tmp_path, "input-record-path=/tmp"),
+                                      {"recording_file_path": "/home/user/Desktop"}) == 0.0
+    assert m.is_vlc_recordings_folder(_vlcrc(tmp_path), {"recording_file_path": "/home/user/Desktop"}) == 0.0
+    dark = "qt-slider-colours=10;10;10;20;20;20;0;0;0;30;30;30"
+    assert m.check_qt_slider_colours(_vlcrc(tmp_path, dark), {"type": "blackish"}) == 1.0
+    light = "qt-slider-colours=153;210;153;20;210;20;255;199;15;245;39;29"
+    assert m.check_qt_slider_colours(_vlcrc(tmp_path, light), {"type": "blackish"}) == 0.0
+    assert m.check_qt_slider_colours(_vlcrc(tmp_path), {"type": "blackish"}) == 0.0
+    assert m.check_global_key_play_pause(_vlcrc(tmp_path, "global-key-play-pause=Ctrl+Space"),
+                                         {"expected_global_key_play_pause": 1}) == 1.0
+    assert m.check_global_key_play_pause(_vlcrc(tmp_path), {"expected_global_key_play_pause": 1}) == 0.0
+
+
+STATUS = """<?xml version="1.0" encoding="utf-8" standalone="yes" ?><root><state>{state}</state>
+<information><category name="meta"><info name='filename'>{name}</info></category></information></root>"""
+
+
+def test_is_vlc_playing_reads_status_xml(tmp_path):
+    p = tmp_path / "status.xml"
+    p.write_text(STATUS.format(state="playing", name="song.mp3"))
+    assert m.is_vlc_playing(str(p), {"type": "file", "file_name": "/home/user/Music/song.mp3"}) == 1.0
+    assert m.is_vlc_playing(str(p), {"type": "file", "file_name": "other.mp3"}) == 0.0
+    p.write_text(STATUS.format(state="paused", name="song.mp3"))
+    assert m.is_vlc_playing(str(p), {"type": "file", "file_name": "song.mp3"}) == 0.0
+    p.write_text(STATUS.format(state="playing", name="master.m3u8"))
+    assert m.is_vlc_playing(str(p), {"type": "url", "url": "https://x.example/a/master.m3u8"}) == 1.0
+    assert m.is_vlc_playing(None, {"type": "url", "url": "x"}) == 0.0
+    assert m.is_vlc_fullscreen({"width": 1280, "height": 720}, {"width": 1280, "height": 720}) == 1.0
+    assert m.is_vlc_fullscreen({"width": 640, "height": 480}, {"width": 1280, "height": 720}) == 0.0
+
+
+def test_gimp_config_status(tmp_path):
+    p = tmp_path / "gimprc"
+    p.write_text('# GIMP gimprc\n(undo-levels 100)\n(theme "Dark")\n')
+    assert m.check_config_status(str(p), {"type:": "key-value", "key": "undo-levels", "value": "100"}) == 1.0
+    assert m.check_config_status(str(p), [{"key": "undo-levels", "value": "100"}, {"key": "theme", "value": "Dark"}]) == 1.0
+    assert m.check_config_status(str(p), {"key": "undo-levels", "value": "5"}) == 0.0
+    assert m.check_config_status(str(p), {"key": "default-image", "value": "1"}) == 0.0
+    assert m.check_config_status(None, {"key": "undo-levels", "value": "100"}) == 0.0
+
+
+def test_libreoffice_auto_saving_time(tmp_path):
+    p = tmp_path / "registrymodifications.xcu"
+    item = ('<item oor:path="/org.openoffice.Office.Recovery/AutoSave"><prop oor:name="TimeIntervall" '
+            'oor:op="fuse"><value>{v}</value></prop></item>')
+    base = PROFILE_FILES["/home/user/.config/libreoffice/4/user/registrymodifications.xcu"]
+    p.write_text(base.replace("</oor:items>", item.format(v=3) + "</oor:items>"))
+    assert m.check_auto_saving_time(str(p), {"minutes": 3}) == 1.0
+    assert m.check_auto_saving_time(str(p), {"minutes": 10}) == 0.0
+    p.write_text(base)  # the desktop's fresh profile: no auto-save interval set
+    assert m.check_auto_saving_time(str(p), {"minutes": 3}) == 0.0
+    p.write_text("not xml")
+    assert m.check_auto_saving_time(str(p), {"minutes": 3}) == 0.0
+
+
+def test_plain_file_metrics(tmp_path):
+    p = tmp_path / "report.txt"
+    rows = "\n".join(f"12:00:{i:02d}  all  1.0  0.0" for i in range(1, 31))
+    p.write_text(f"Linux 6.1 (desktop)\n\n12:00:00  CPU  %user  %nice  %system  %iowait  %steal  %idle\n{rows}\n"
+                 "Average: all 1.0\n")
+    want = ["CPU", "%user", "%nice", "%system", "%iowait", "%steal", "%idle"]
+    assert m.file_contains(str(p), {"expected": want}) == 1.0
+    assert m.file_contains(str(p), {"expected": [*want, "%gnice"]}) == 0.0
+    assert m.check_line_number(str(p), {"expected": "31"}) == 1.0
+    assert m.check_line_number(str(p), {"expected": "30"}) == 0.0
+    assert m.check_image_file_size(str(p), {"max_size": 100000}) == 1.0
+    assert m.check_image_file_size(str(p), {"max_size": 10}) == 0.0
+    assert m.check_image_file_size(None, {"max_size": 10}) == 0.0
+
+
+def test_vscode_json_metrics(tmp_path):
+    kb = tmp_path / "keybindings.json"
+    kb.write_text('// keys\n[\n  {"key": "ctrl+j", "command": "editor.action.joinLines"}, // join\n]\n')
+    want = {"expected": {"key": "ctrl+j", "command": "editor.action.joinLines"}}
+    assert m.check_json_keybindings(str(kb), want) == 1.0
+    assert m.check_json_keybindings(str(kb), {"expected": {"key": "ctrl+k", "command": "x"}}) == 0.0
+    cfg = tmp_path / "settings.conf"
+    cfg.write_text("a=1\n")
+    assert m.compare_config(str(cfg), {"expected": "a=1"}) == 1.0
+    assert m.compare_config(str(cfg), {"expected": "a=2"}) == 0.0
+    listing = "ms-python.python\nms-toolsai.jupyter\n"
+    assert m.is_extension_installed(listing, {"type": "contain", "expected": "ms-python.python"}) == 1.0
+    assert m.is_extension_installed(listing, {"type": "contain", "expected": "ms-python.pylint"}) == 0.0
+    assert m.is_extension_installed(listing, {"type": "not_contain", "expected": "ms-python.pylint"}) == 1.0
+
+
+def test_files_open_in_their_app_and_unsupported_things_are_named():
+    assert opener("/home/user/a.xlsx") == (["libreoffice", "/home/user/a.xlsx"], "a.xlsx")
+    assert opener("/home/user/b.docx")[0][0] == "libreoffice"
+    assert opener("/home/user/c.mp4") == (["vlc", "/home/user/c.mp4"], "VLC media player")
+    assert opener("/home/user/d.xcf")[0][0] == "gimp"
+    assert opener("/home/user/e.txt")[0][0] == "mousepad"
+    with pytest.raises(Unsupported) as e:
+        check_app_available("code")
+    assert e.value.kind == "app" and "VS Code" in str(e.value) and "npm" in str(e.value)
+    check_app_available("vlc")  # no error
+    assert "code" in UNSUPPORTED_APPS
+    with pytest.raises(Unsupported) as e:
+        metric("check_left_panel")
+    assert e.value.kind == "metric" and "AT-SPI" in str(e.value)
+
+
+def test_setup_step_names_skip_env_assignments_and_code_is_unsupported():
+    from claw_envs.gui.setup_steps import _command_name, run_steps
+    from claw_envs.gui.tasks import GUITask
+    assert _command_name("VLC_VERBOSE=-1 vlc --no-audio") == "vlc"
+    assert _command_name(["code", "--list-extensions"]) == "code"
+    task = GUITask(id="t", instruction="x", evaluator={"func": "infeasible"})
+
+    class _Client:  # a launch of `code` is refused before anything reaches the desktop
+        has_claw = True
+
+        def state(self):
+            raise AssertionError("not reached")
+
+    with pytest.raises(Unsupported) as e:
+        run_steps(_Client(), task, [{"type": "launch", "parameters": {"command": ["code"]}}], "config")
+    assert e.value.name == "code"
+
+
+def test_profile_files_are_valid_xml():
+    from xml.etree import ElementTree as ET
+    for path, text in PROFILE_FILES.items():
+        assert path.startswith("/home/user/")
+        ET.fromstring(text)
+    assert json.dumps(list(PROFILE_FILES))
