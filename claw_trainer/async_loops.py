@@ -3,7 +3,7 @@
     producer (HTTP proxy or env rollouts) --ids--> [judge queue] --> judge loop --ids--> [train queue]
         --> train loop --(state dict, version)--> [publish queue, latest wins] --> publish loop --> ServedPolicy
 
-Every turn is written to the :class:`~claw_trainer.serving.store.TurnStore` before its id enters a queue, and
+Every turn is written to the :class:`~claw_trainer.store.TurnStore` before its id enters a queue, and
 producers only ``put_nowait``: when a queue is full the id is skipped and picked up later by a backfill scan of
 the store, so judging never blocks serving and a slow judge only delays when a turn becomes trainable. Each
 training step saves an atomic checkpoint (weights, optimizer, batch ids) and then marks its batch trained; on
@@ -46,7 +46,7 @@ from claw_trainer.learner import Learner
 from claw_trainer.rollout import Turn
 from claw_trainer.serving.health import LoopHealth
 from claw_trainer.serving.policy import ServedPolicy
-from claw_trainer.serving.store import TurnStore
+from claw_trainer.store import TurnStore
 
 log = logging.getLogger(__name__)
 

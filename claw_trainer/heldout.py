@@ -150,20 +150,15 @@ def overlap(eval_task_ids: tuple[str | None, ...], train_task_ids: set[str]) -> 
     return sum(1 for t in eval_task_ids if t is not None and t in train_task_ids)
 
 
-def journal_task_ids(path: Any) -> set[str]:
-    """Task ids of the training samples journaled in ``turns.jsonl`` (see :mod:`claw_trainer.buffer`)."""
-    import json
-    from pathlib import Path
+def train_task_ids(path: Any) -> set[str]:
+    """Task ids of the kept training samples (``judged`` or ``trained``) in a run's turn store; ``path`` is the
+    run folder or its ``turns.sqlite``. Read-only: the store is neither locked nor changed
+    (see :func:`claw_trainer.store.read_turns`)."""
+    from claw_trainer.store import read_turns
 
     ids: set[str] = set()
-    p = Path(path)
-    if not p.is_file():
-        return ids
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            t = json.loads(line)["turn"].get("task_id")
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            continue
+    for row in read_turns(path, ("judged", "trained")):
+        t = (row["turn"] or {}).get("task_id")
         if t is not None:
             ids.add(str(t))
     return ids

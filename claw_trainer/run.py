@@ -121,7 +121,9 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def build_trainer(cfg: RunConfig, output_dir: Path, callbacks: list | None = None) -> Any:
+def build_trainer(cfg: RunConfig, output_dir: Path, callbacks: list | None = None, store: Any = None) -> Any:
+    """The sync driver: model, envs and a :class:`ClawTrainer` queueing its samples in ``store`` (an open
+    :class:`~claw_trainer.store.TurnStore`; by default ``output_dir/turns.sqlite`` is opened here)."""
     from claw_trainer.buffer import RolloutBuffer
     from claw_trainer.models import load_for_training
     from claw_trainer.source import EnvRollouts
@@ -138,7 +140,7 @@ def build_trainer(cfg: RunConfig, output_dir: Path, callbacks: list | None = Non
     rollouts = EnvRollouts(vec, tok, cfg.method.loss, cfg.env.group_size, cfg.method.group_norm,
                            cfg.train.max_new_tokens, cfg.train.temperature, cfg.train.seed, cfg.env.id,
                            cfg.train.max_prompt_tokens)
-    buffer = RolloutBuffer(output_dir / "turns.jsonl")
+    buffer = RolloutBuffer(store if store is not None else output_dir / "turns.sqlite")
     trainer = ClawTrainer(model, tok, grpo_args(cfg, output_dir), cfg.method, rollouts, buffer,
                           peft_config=peft_config, callbacks=callbacks, max_rounds=cfg.train.max_rounds)
     if callbacks:  # our progress bar replaces transformers' printed log dicts
@@ -154,24 +156,41 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
 
 
 def train(cfg: RunConfig, resume: bool = False, console: Any = None) -> dict[str, Any]:
-    """Train per ``cfg``; returns a summary and writes metrics.jsonl, the report and the final model."""
+    """Train per ``cfg``; returns a summary and writes metrics.jsonl, the report and the final model.
+
+    Kept samples are queued in ``output_dir/turns.sqlite`` (:mod:`claw_trainer.store`), whose single-writer lock
+    is taken first: a second ``claw train`` on the same folder fails at once, naming the holder's pid."""
     from claw_trainer.progress import ClawProgress
     from claw_trainer.report import write_report
+    from claw_trainer.store import TurnStore
 
     out = Path(cfg.train.output_dir)
-    ckpt = None
-    if resume:
-        ckpt = latest_checkpoint(out)
-        if ckpt is None:
-            raise ConfigError(f"--resume: no checkpoint-* folder in {out}")
-    elif (out / "turns.jsonl").exists():
-        raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another "
-                          "train.output_dir")
     out.mkdir(parents=True, exist_ok=True)
+    store = TurnStore(out / "turns.sqlite")  # the single-writer lock first: a second `claw train` stops here
+    held = (out / "turns.jsonl").exists() or latest_checkpoint(out) is not None or any(store.counts().values())
+    ckpt = None
+    try:
+        if resume:
+            if (out / "turns.jsonl").exists():
+                raise ConfigError(f"{out} was written by an older claw-gym (a turns.jsonl journal): resume it with "
+                                  "that version, or start a new run in another train.output_dir")
+            ckpt = latest_checkpoint(out)
+            if ckpt is None:
+                raise ConfigError(f"--resume: no checkpoint-* folder in {out}")
+        elif held:
+            raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another "
+                              "train.output_dir")
+    except ConfigError:
+        store.close()
+        raise
     write_run_config(out, cfg)
     progress = ClawProgress(out / "metrics.jsonl", console=console)
     t0 = time.time()
-    trainer = build_trainer(cfg, out, callbacks=[progress])
+    try:
+        trainer = build_trainer(cfg, out, callbacks=[progress], store=store)
+    except BaseException:
+        store.close()
+        raise
     heldout = None
     try:
         if cfg.eval.episodes:  # the starting weights: a checkpoint is only loaded inside trainer.train()
@@ -182,16 +201,17 @@ def train(cfg: RunConfig, resume: bool = False, console: Any = None) -> dict[str
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         trainer.save_model(str(out / "final"))
         trainer.processing_class.save_pretrained(str(out / "final"))
+        pending, consumed = len(trainer.buffer), trainer.buffer.consumed
     finally:
         trainer.rollouts.vec_env.close()
-        trainer.buffer.close()
+        trainer.buffer.close()  # releases the writer lock
     summary = {"output_dir": str(out), "steps": trainer.state.global_step, "wall_s": time.time() - t0,
-               "resumed_from": str(ckpt) if ckpt else None, "pending_samples": len(trainer.buffer),
-               "consumed_samples": trainer.buffer.consumed}
+               "resumed_from": str(ckpt) if ckpt else None, "pending_samples": pending,
+               "consumed_samples": consumed}
     if heldout is not None:
-        from claw_trainer.heldout import journal_task_ids
+        from claw_trainer.heldout import train_task_ids
 
-        summary["heldout"] = heldout.after(trainer.model, trainer.processing_class, journal_task_ids(out / "turns.jsonl"))
+        summary["heldout"] = heldout.after(trainer.model, trainer.processing_class, train_task_ids(out))
         summary["wall_s"] = time.time() - t0
     summary["report"] = str(write_report(out, cfg, summary))
     return summary
@@ -209,13 +229,13 @@ def train_async(cfg: RunConfig, console: Any = None, max_staleness: int = 4, sta
     from claw_trainer.models import load_for_training
     from claw_trainer.report import write_report
     from claw_trainer.serving.policy import ServedPolicy
-    from claw_trainer.serving.store import TurnStore
+    from claw_trainer.store import TurnStore
 
     out = Path(cfg.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    store = TurnStore(out / "turns.sqlite")  # the single-writer lock before anything is written or loaded
     write_run_config(out, cfg)
     model, tok = load_for_training(cfg.model.name, cfg.train.dtype, cache_dir=cfg.model.cache_dir)
-    store = TurnStore(out / "turns.sqlite")
     served = ServedPolicy(copy.deepcopy(model), tok, cfg.train.max_new_tokens, cfg.train.temperature)
     learner = Learner.from_config(model, tok, cfg, max_staleness, stale)
     judge, hint = make_judges(cfg)

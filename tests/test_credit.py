@@ -119,7 +119,7 @@ def _loops(tmp_path, tiny, loss="binary_rl", group_norm=True, **method):
     from claw_trainer.async_loops import AsyncLoops
     from claw_trainer.config import MethodConfig
     from claw_trainer.learner import Learner
-    from claw_trainer.serving.store import TurnStore
+    from claw_trainer.store import TurnStore
 
     learner = Learner(*tiny, MethodConfig(loss=loss, group_norm=group_norm, **method))
     return AsyncLoops(TurnStore(tmp_path / "turns.sqlite"), None, learner, batch_size=64)

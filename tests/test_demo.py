@@ -40,6 +40,7 @@ def test_demo_config_two_steps_on_tiny_model(tmp_path, capsys):
     """The demo config end to end on the tiny model (2 steps): every piece `make demo` shows is produced."""
     pytest.importorskip("transformers", reason="the [train] extra is not installed")
     from claw_trainer.cli import main
+    from claw_trainer.store import read_turns
 
     out = tmp_path / "demo"
     rc = main(["train", "--config", str(ROOT / "configs" / "demo.yaml"), "--model.name", "tiny",
@@ -59,7 +60,7 @@ def test_demo_config_two_steps_on_tiny_model(tmp_path, capsys):
     assert all(t.startswith("teacher/arith-") for t in h["before"]["task_ids"])
     assert (h["before"]["sample_seed"], h["noise"]["sample_seed"], h["after"]["sample_seed"]) == (0, 1, 0)
     # held out: no training sample was on one of these tasks
-    train_ids = {json.loads(x)["turn"]["task_id"] for x in (out / "turns.jsonl").read_text().splitlines()}
+    train_ids = {r["turn"]["task_id"] for r in read_turns(out)}
     assert train_ids and not train_ids & set(h["before"]["task_ids"]) and h["train_overlap"] == 0
     # the verdict follows from the scores, and the report and terminal say it
     v = verdict(*(EvalScores.from_dict(h[k]) for k in ("before", "after", "noise")))

@@ -348,7 +348,7 @@ def _learning(tmp_path, gate_cfg: dict, max_staleness: int = 2, lr: float = 1e-3
     from claw_trainer.learner import Learner
     from claw_trainer.models import load_model
     from claw_trainer.serving.policy import ServedPolicy
-    from claw_trainer.serving.store import TurnStore
+    from claw_trainer.store import TurnStore
 
     torch.manual_seed(0)
     model, tok = load_model("tiny", cache_dir=tmp_path / "cache")

@@ -63,10 +63,12 @@ def test_read_secret_from_file_or_env(tmp_path, monkeypatch):
 @pytest.fixture
 def run_root(tmp_path):
     pytest.importorskip("torch", reason="claw view needs the [train] extra")
+    from claw_trainer.store import TurnStore
+
     run = tmp_path / "runs" / "r1"
     run.mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"env": {"remote_token": SECRET}, "model": {"name": "tiny"}}))
-    (run / "turns.jsonl").write_text("")
+    TurnStore(run / "turns.sqlite").close()  # an empty run
     return tmp_path / "runs"
 
 

@@ -21,7 +21,7 @@ pytest.importorskip("trl", reason="the [train] extra is not installed")
 import httpx  # noqa: E402
 
 from claw_trainer.config import load_config  # noqa: E402
-from claw_trainer.serving.store import TurnStore  # noqa: E402
+from claw_trainer.store import TurnStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENERS = ["hello, what is 2+2?", "write a haiku about tea", "what is the capital of France?",

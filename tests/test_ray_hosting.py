@@ -152,6 +152,7 @@ def test_claw_train_with_ray_hosting(cluster, tmp_path):
     from pathlib import Path
 
     from claw_trainer.cli import main
+    from claw_trainer.store import read_turns
 
     c, _ = cluster
     root = Path(__file__).resolve().parents[1]
@@ -164,5 +165,5 @@ def test_claw_train_with_ray_hosting(cluster, tmp_path):
                  "--env.hosting", "ray", "--env.ray_address", c.address]) == 0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == [1, 2]
-    turns = [json.loads(x) for x in (out / "turns.jsonl").read_text().splitlines()]
+    turns = read_turns(out)
     assert turns and all(t["turn"]["next_state"]["kind"] == "tool" for t in turns)

@@ -284,12 +284,13 @@ def _train_args(tmp_path, *extra):
 @pytest.mark.slow
 def test_claw_train_with_remote_hosting(tool_server, tmp_path):
     from claw_trainer.cli import main
+    from claw_trainer.store import read_turns
 
     assert main(_train_args(tmp_path, "--env.hosting", "remote", "--env.remote_urls", f"[{tool_server.url}]",
                             "--env.kwargs", "{}")) == 0
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == [1, 2]
-    turns = [json.loads(x) for x in (tmp_path / "run" / "turns.jsonl").read_text().splitlines()]
+    turns = read_turns(tmp_path / "run")
     assert turns and all(t["turn"]["next_state"]["kind"] == "tool" for t in turns)
     # a config naming another env than the server's is refused with a clear error
     assert main(_train_args(tmp_path / "b", "--env.hosting", "remote", "--env.remote_urls", f"[{tool_server.url}]",

@@ -9,7 +9,7 @@ openai = pytest.importorskip("openai", reason="the openai SDK is not installed (
 pytest.importorskip("trl", reason="the [train] extra is not installed")
 
 from claw_trainer.config import load_config  # noqa: E402
-from claw_trainer.serving.store import TurnStore  # noqa: E402
+from claw_trainer.store import TurnStore  # noqa: E402
 
 REPLIES = ["thanks, perfect", "that's wrong, try again", "great, works", "no, that is not what I asked"]
 

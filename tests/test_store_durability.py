@@ -1,5 +1,6 @@
 """Durability of the live path: one writer per turn store, durable learner checkpoints, counters that survive a
-restart, a failed save that never retrains a batch, and late replies that still become next states."""
+restart, a failed save that never retrains a batch, late replies that still become next states, and the sync
+driver's queue in the same store: resuming from a checkpoint trains every sample once, none twice, none lost."""
 
 import pickle
 import time
@@ -13,7 +14,7 @@ from claw_envs.core.errors import ConfigError  # noqa: E402
 from claw_envs.core.nextstate import NextState  # noqa: E402
 from claw_trainer.config import MethodConfig, load_config  # noqa: E402
 from claw_trainer.rollout import Turn  # noqa: E402
-from claw_trainer.serving.store import TurnStore  # noqa: E402
+from claw_trainer.store import TurnStore, read_turns  # noqa: E402
 
 
 def _turn(vote_text="thanks"):
@@ -146,3 +147,59 @@ def test_awaiting_turns_are_kept_for_days_and_a_late_reply_still_becomes_the_nex
             time.sleep(0.1)
     assert row["turn"]["next_state"]["text"] == "thanks, perfect" and row["judgement"]["process"] == 1.0
     assert row["turn"]["done"] is False
+
+
+def _samples(n, first_episode):
+    from claw_trainer.credit import TrainSample
+
+    out = []
+    for k in range(n):
+        t = _turn()
+        t.episode, t.task_id = first_episode + k, f"task-{first_episode + k}"
+        out.append(TrainSample(t, 1.0 if k % 2 else -1.0, True, False))
+    return out
+
+
+def test_sync_queue_resume_trains_samples_collected_after_the_checkpoint_once(tmp_path):
+    """The sync driver's queue (RolloutBuffer over turns.sqlite) through a kill after the last checkpoint:
+    resuming re-queues what was trained after it (those weights were lost) plus everything collected since,
+    oldest first; in the end every kept sample is trained exactly once, by the surviving history of steps."""
+    from claw_trainer.buffer import RolloutBuffer
+
+    path = tmp_path / "run" / "turns.sqlite"
+    q = RolloutBuffer(path)
+    q.add(_samples(6, 0), "round-0", {"rounds": 1})
+    assert len(q) == 6 and [s.turn.episode for s in q.take(4)] == [0, 1, 2, 3] and len(q) == 2
+    assert q.mark_trained(1) and q.consumed == 4
+    ckpt = {"step": 1, "batch": list(q.last_batch)}  # checkpoint-1 saved here
+    q.add(_samples(4, 6), "round-1", {"rounds": 2})  # collected after the checkpoint
+    assert [s.turn.episode for s in q.take(4)] == [4, 5, 6, 7]
+    q.mark_trained(2)
+    q.take(4)  # step 3 was running when the process died: taken, never marked
+    with pytest.raises(ConfigError, match="already open for writing"):  # one writer, the sync driver too
+        RolloutBuffer(path)
+    q.store._lock_fh.close()  # the kill -9: the OS drops the lock, the process never closes the store
+    q = RolloutBuffer(path)
+    assert q.get_meta("rounds") == 2  # the round counter survived with the rows it collected
+    assert q.restore(ckpt["step"], ckpt["batch"]) == 6 and q.consumed == 4  # step 2's marks were undone
+    assert [s.turn.episode for s in q.take(6)] == [4, 5, 6, 7, 8, 9]  # oldest first, incl. post-checkpoint
+    q.mark_trained(2)
+    q.close()
+    rows = read_turns(tmp_path / "run")  # a reader: no lock, nothing changed
+    assert [r["status"] for r in rows] == ["trained"] * 10
+    assert [r["step"] for r in rows] == [1, 1, 1, 1, 2, 2, 2, 2, 2, 2]
+    assert [r["grp"] for r in rows] == ["round-0"] * 6 + ["round-1"] * 4
+    assert rows[1]["credit"] == {"a_rl": 1.0, "has_score": True, "has_hint": False}
+
+
+def test_sync_reconcile_marks_a_saved_steps_batch_whose_marks_were_not_written(tmp_path):
+    from claw_trainer.buffer import RolloutBuffer
+
+    q = RolloutBuffer(tmp_path / "turns.sqlite")
+    ids = q.add(_samples(4, 0), "round-0")
+    q.take(2)  # the checkpoint of step 1 recorded these ids, then the process died before marking them
+    q.close()
+    q = RolloutBuffer(tmp_path / "turns.sqlite")
+    assert q.restore(1, ids[:2]) == 2 and q.consumed == 2
+    assert [s.turn.episode for s in q.take(5)] == [2, 3]
+    q.close()

@@ -12,6 +12,7 @@ from claw_envs.core.nextstate import NextState
 from claw_trainer.config import load_config, parse_overrides
 from claw_trainer.credit import score_episodes
 from claw_trainer.rollout import Turn
+from claw_trainer.store import read_turns
 from tests.conftest import needs_local
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +87,7 @@ def test_claw_train_eval_rollout_cli_end_to_end(tmp_path):
     args = ["train", *common, "--train.steps", "2", "--train.save_every", "1", "--train.batch_size", "4",
             "--train.micro_batch_size", "2", "--train.output_dir", str(out), "--method.group_norm", "false"]
     assert main(args) == 0
-    for f in ("report.md", "metrics.jsonl", "config.json", "turns.jsonl", "checkpoint-1/claw_state.json",
+    for f in ("report.md", "metrics.jsonl", "config.json", "turns.sqlite", "checkpoint-1/claw_state.json",
               "final/config.json"):
         assert (out / f).is_file(), f
     assert list(out.glob("runs/*/events.out.tfevents.*")), "no TensorBoard event file"
@@ -100,6 +101,10 @@ def test_claw_train_eval_rollout_cli_end_to_end(tmp_path):
     assert main([*args[:-4], "--train.steps", "3", "--train.output_dir", str(out), "--resume"]) == 0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert max(r["step"] for r in rows) == 3
+    turns = read_turns(out)  # the one turn store: kept samples, each trained at most once, by steps 1-3
+    assert turns and {r["status"] for r in turns} <= {"judged", "trained"}
+    assert {r["step"] for r in turns if r["status"] == "trained"} <= {1, 2, 3}
+    assert all(r["credit"] is not None and r["grp"].startswith("round-") for r in turns)
     # eval and rollout with the trained model
     assert main(["eval", *common, "--model", str(out / "final"), "--episodes", "4"]) == 0
     turns_file = tmp_path / "turns.jsonl"
@@ -108,6 +113,30 @@ def test_claw_train_eval_rollout_cli_end_to_end(tmp_path):
     assert {t.episode for t in turns} == {0, 1, 2, 3} and all(t.messages for t in turns)
     assert all(len(t.completion_ids) == len(t.logprobs) for t in turns)
     assert any(t.reward_channels.get("process") is not None for t in turns)
+
+
+def test_a_second_claw_train_on_one_output_dir_fails_at_once_naming_the_holder(tmp_path, capsys):
+    """The sync driver takes the turn store's single-writer lock before loading anything."""
+    import subprocess
+    import sys
+
+    from claw_trainer.cli import main
+
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom claw_trainer.store import TurnStore\n"
+                               "s = TurnStore(sys.argv[1])\nprint('ready', flush=True)\ntime.sleep(120)",
+                               str(out / "turns.sqlite")], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        for extra in ([], ["--resume"]):
+            assert main(["train", "--model.name", "tiny", "--model.cache_dir", str(tmp_path / "cache"),
+                         "--train.output_dir", str(out), *extra]) == 2
+            printed = " ".join("".join(capsys.readouterr()).split())
+            assert "already open for writing" in printed and f"pid {holder.pid}" in printed, printed
+        assert not (tmp_path / "cache").exists() and not (out / "config.json").exists()  # nothing loaded or written
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_unknown_override_for_other_commands_is_an_error(capsys):

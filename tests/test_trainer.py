@@ -42,7 +42,7 @@ def _trainer(tmp_path, model, tok, loss="binary_rl", steps=4, hint=None, tempera
         setattr(cfg.method, k, v)
     vec = ClawVectorEnv([lambda: DigitsEnv(hint=hint) for _ in range(8)])
     rollouts = EnvRollouts(vec, tok, loss, group_size=8, max_new_tokens=8, temperature=temperature, seed=0)
-    buffer = RolloutBuffer(tmp_path / "out" / "turns.jsonl" if journal else None)
+    buffer = RolloutBuffer(tmp_path / "out" / "turns.sqlite" if journal else None)
     return ClawTrainer(model, tok, grpo_args(cfg, tmp_path / "out"), cfg.method, rollouts, buffer,
                        peft_config=peft_config, max_rounds=2)
 
@@ -149,34 +149,41 @@ def test_dropped_turns_do_not_count_and_overflow_is_carried(tmp_path):
     tr._fill(5)
     kept = len(tr.buffer)
     first = tr.buffer.take(5)
-    assert len(first) == 5 and len(tr.buffer) == kept - 5 and tr.buffer.consumed == 5
+    assert len(first) == 5 and len(tr.buffer) == kept - 5 and tr.buffer.consumed == 0  # taken, not trained yet
+    assert len(tr.buffer.mark_trained(1)) == 5 and tr.buffer.consumed == 5 and len(tr.buffer) == kept - 5
     tr.rollouts.vec_env.close()
 
 
-def test_checkpoint_resume_replays_the_journal_without_loss_or_duplicates(tmp_path):
+def test_checkpoint_resume_retrains_what_followed_the_checkpoint_once(tmp_path):
+    """A run of 3 steps (checkpoint at 2) "crashes" after step 3; resuming from checkpoint-2 re-queues step 3's
+    samples and those collected after the checkpoint, trains them in the new step 3, and no row twice."""
+    from claw_trainer.store import read_turns
+
     model, tok = _tiny(tmp_path)
     tr = _trainer(tmp_path, model, tok, steps=3)
     tr.train()
     tr.rollouts.vec_env.close()
     tr.buffer.close()
-    journal = [json.loads(line) for line in (tmp_path / "out" / "turns.jsonl").read_text().splitlines()]
+    rows = read_turns(tmp_path / "out")
     state = json.loads((tmp_path / "out" / "checkpoint-2" / "claw_state.json").read_text())
-    assert state["consumed"] == 16 and len(journal) >= 24
-    # "crash" after step 3: a new trainer resumes from checkpoint-2 (a torn half line at the end is cut)
-    with (tmp_path / "out" / "turns.jsonl").open("a") as fh:
-        fh.write('{"turn": {"prompt_ids": [1, 2')
+    assert state["step"] == 2 and state["consumed"] == 16 and len(rows) >= 24
+    assert sorted(state["batch"]) == [r["id"] for r in rows if r["step"] == 2]
+    first_step3 = [r["id"] for r in rows if r["step"] == 3]
+    assert len(first_step3) == 8 and all(r["status"] == "trained" for r in rows if r["step"])
     model2, _ = _tiny(tmp_path)
     tr2 = _trainer(tmp_path, model2, tok, steps=3)
     tr2.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-2"))
     tr2.rollouts.vec_env.close()
     tr2.buffer.close()
     assert tr2.state.global_step == 3
-    journal2 = [json.loads(line) for line in (tmp_path / "out" / "turns.jsonl").read_text().splitlines()]
-    assert journal2[:len(journal)] == journal  # the journal was appended to, not rewritten
-    # step 3 of the resumed run trained on journal entries 17..24 (collected before the crash), no new round
-    assert tr2.buffer.consumed == 24 and len(journal2) == len(journal)
+    rows2 = read_turns(tmp_path / "out")
+    assert [r["turn"] for r in rows2] == [r["turn"] for r in rows]  # no new round: the queue held enough
+    # steps 1-2 kept their marks; the new step 3 trained the same oldest 8 re-queued rows; each row once at most
+    assert [r["step"] for r in rows2] == [r["step"] for r in rows]
+    assert [r["id"] for r in rows2 if r["step"] == 3] == first_step3
+    assert sum(r["status"] == "trained" for r in rows2) == 24
     resumed = [h["resumed_pending"] for h in tr2.state.log_history if "resumed_pending" in h]
-    assert resumed == [len(journal) - 16]
+    assert resumed == [len(rows) - 16]
 
 
 def test_lora_trains_only_the_adapter_and_the_teacher_is_the_base(tmp_path):

@@ -78,6 +78,8 @@ def test_tested_trl_version_is_pinned():
         assert list(inspect.signature(getattr(GRPOTrainer, name)).parameters) == params, name
     p = list(inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters)
     assert p[:5] == ["self", "model", "input_ids", "attention_mask", "logits_to_keep"], p
+    # ClawTrainer marks a generation batch trained once TRL's micro-step counter has used it up
+    assert "self._step += 1" in inspect.getsource(GRPOTrainer.training_step)
 
 
 def test_reference_stays_frozen_while_the_policy_moves(tmp_path, tiny):
@@ -105,6 +107,10 @@ def test_kl_is_positive_after_the_first_step_and_has_a_gradient(tmp_path, tiny):
     tr.train()
     kls = [h["kl"] for h in tr.state.log_history if "kl" in h]
     assert len(kls) == 2 and kls[0] == pytest.approx(0.0, abs=1e-6) and kls[1] > 1e-6, kls
+    # each step marked the real samples it trained on in the store (masked filler rows are not samples)
+    filler = sum(h["filler"] for h in tr.state.log_history if "filler" in h)
+    trained = tr.buffer.store.rows(("trained",))
+    assert len(trained) == 16 - filler and {r["step"] for r in trained} <= {1, 2}
     # the KL term alone (advantages zeroed) has a non-zero gradient w.r.t. the policy's weights
     inputs = tr._generate_and_score_completions([{}] * 8)
     tr.rollouts.vec_env.close()

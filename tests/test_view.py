@@ -48,7 +48,8 @@ def _digits_env():
 
 
 def _train_run(root: Path, cache: Path) -> Path:
-    """A run folder as a trainer leaves it: turns.jsonl (journal), metrics.jsonl, tokens.jsonl, gate decisions."""
+    """A run folder as a trainer leaves it: turns.sqlite (its queue of kept samples, trained by step),
+    metrics.jsonl, tokens.jsonl, gate decisions."""
     from claw_envs.vector import ClawVectorEnv
     from claw_trainer.buffer import RolloutBuffer
     from claw_trainer.credit import score_episodes
@@ -66,13 +67,14 @@ def _train_run(root: Path, cache: Path) -> Path:
     torch.manual_seed(0)
     vec = ClawVectorEnv([_digits_env] * 4)
     policy = HFPolicy(model, tok, 10, 1.0)
-    buffer, log = RolloutBuffer(run / "turns.jsonl"), TokenLog(run / "tokens.jsonl")
+    buffer, log = RolloutBuffer(run / "turns.sqlite"), TokenLog(run / "tokens.jsonl")
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     try:
         for step in range(1, 3):
             episodes = collect_episodes(vec, policy, [step] * 4, "claw_trainer.toy:DigitsEnv", first_episode=4 * step)
             samples, counts = score_episodes(episodes, "combine")
-            buffer.add(samples)
+            buffer.add(samples, f"round-{step}")
+            assert len(buffer.take(len(samples))) == len(samples)
             rows_adv, rows_opd, mask = [], [], []
             width = max(len(s.turn.completion_ids) for s in samples)
             for s in samples:
@@ -88,6 +90,7 @@ def _train_run(root: Path, cache: Path) -> Path:
             opt.zero_grad()
             loss.backward()
             opt.step()
+            buffer.mark_trained(step)
             reward = sum(t.reward for ep in episodes for t in ep) / counts["turns"]
             with (run / "metrics.jsonl").open("a") as fh:
                 fh.write(json.dumps({"step": step, "reward": reward, "policy_loss": loss.item(),
@@ -106,15 +109,15 @@ def _train_run(root: Path, cache: Path) -> Path:
     return run
 
 
-def _serve_store(root: Path, journal: Path) -> Path:
-    """A serve store (turns.sqlite) holding the journal's turns with store statuses and judgements."""
+def _serve_store(root: Path, train: Path) -> Path:
+    """A serve store (turns.sqlite) holding the training run's turns with store statuses and judgements."""
     from claw_trainer.rollout import Turn
-    from claw_trainer.serving.store import TurnStore
+    from claw_trainer.store import TurnStore, read_turns
 
     run = root / "serve-store"
     store = TurnStore(run / "turns.sqlite")
-    for i, line in enumerate(journal.read_text().splitlines()):
-        turn = Turn.from_json(json.loads(line)["turn"])
+    for i, row in enumerate(read_turns(train)):
+        turn = Turn.from_json(row["turn"])
         tid = store.record(turn, f"s{i % 2}", "main", "recorded")
         if i % 3 == 2:
             store.mark([tid], "dropped", reason="no signal")
@@ -124,7 +127,7 @@ def _serve_store(root: Path, journal: Path) -> Path:
         if i % 2:
             store.mark([tid], "trained", step=1)
     store.close()
-    shutil.copy(journal.with_name("tokens.jsonl"), run / "tokens.jsonl")  # the learner logs next to its store
+    shutil.copy(train / "tokens.jsonl", run / "tokens.jsonl")  # the learner logs next to its store
     return run
 
 
@@ -149,7 +152,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     cache = tmp_path_factory.mktemp("cache")
     train = _train_run(root, cache)
-    _serve_store(root, train / "turns.jsonl")
+    _serve_store(root, train)
     gui = _gui_run(root, cache)
     return root, gui
 
@@ -198,7 +201,10 @@ def test_api_lists_runs_filters_turns_and_joins_the_token_log(server, runs):
     assert train["token_log"] and train["turns"] > 0 and train["steps"] == 2 and train["gate_decisions"] == 2
 
     _, all_turns = _get(server, "/api/turns?run=digits-combine")
-    assert all_turns["total"] == train["turns"] and all(t["status"] == "kept" for t in all_turns["turns"])
+    assert all_turns["total"] == train["turns"] and all(t["status"] == "trained" for t in all_turns["turns"])
+    assert {t["train_step"] for t in all_turns["turns"]} == {1, 2} and all(t["a_rl"] is not None
+                                                                            for t in all_turns["turns"])
+    assert _get(server, "/api/turns?run=digits-combine&status=kept")[1]["total"] == train["turns"]
     assert all(t["vote"] is None for t in all_turns["turns"])  # no judge ran: the env's outcome is the score
     assert _get(server, "/api/turns?run=digits-combine&vote=none")[1]["total"] == train["turns"]
     assert _get(server, "/api/turns?run=digits-combine&vote=1")[1]["total"] == 0
@@ -312,7 +318,7 @@ def test_claw_view_cli_errors(tmp_path):
 def test_viewer_reads_a_live_store_while_it_grows(tmp_path, runs):
     """A page open on a live `claw serve` store sees new turns on its next request (no restart)."""
     from claw_trainer.rollout import Turn
-    from claw_trainer.serving.store import TurnStore
+    from claw_trainer.store import TurnStore, read_turns
     from claw_trainer.view.runs import Run
 
     root, _ = runs
@@ -320,7 +326,7 @@ def test_viewer_reads_a_live_store_while_it_grows(tmp_path, runs):
     store = TurnStore(tmp_path / "live" / "turns.sqlite")
     run = Run(tmp_path / "live")
     assert run.turns() == []
-    first = json.loads((root / "digits-combine" / "turns.jsonl").read_text().splitlines()[0])["turn"]
+    first = read_turns(root / "digits-combine")[0]["turn"]
     done = threading.Event()
 
     def writer():
@@ -332,3 +338,19 @@ def test_viewer_reads_a_live_store_while_it_grows(tmp_path, runs):
     assert done.wait(30)
     assert len(run.turns()) == 3 and src.exists()
     store.close()
+
+
+def test_an_old_run_folders_turns_jsonl_journal_is_still_shown(tmp_path, runs):
+    """Backward compatibility: a run folder from before the one turn store (a turns.jsonl journal of kept
+    samples, no turns.sqlite) still lists its turns, as ``kept``."""
+    from claw_trainer.store import read_turns
+    from claw_trainer.view.runs import Run
+
+    root, _ = runs
+    old = tmp_path / "old-run"
+    old.mkdir()
+    rows = read_turns(root / "digits-combine")[:3]
+    (old / "turns.jsonl").write_text("".join(json.dumps({"turn": r["turn"], **r["credit"]}) + "\n" for r in rows))
+    turns = Run(old).turns()
+    assert len(turns) == 3 and all(t["status"] == "kept" for t in turns)
+    assert [t["a_rl"] for t in turns] == [r["credit"]["a_rl"] for r in rows]

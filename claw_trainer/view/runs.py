@@ -2,12 +2,16 @@
 
 A *run* is any of:
 
-* a training run folder: ``turns.jsonl`` (the sync trainer's journal of kept samples: ``{"turn", "a_rl",
-  "has_score", "has_hint"}`` per line) or ``turns.sqlite`` (``claw train --async`` / ``claw serve``: every
-  recorded turn with its status ``recorded | judging | judged | trained | dropped``), plus optional
-  ``metrics.jsonl``, ``report.md``, ``config.json``, ``tokens.jsonl`` (:mod:`claw_trainer.view.tokens`) and
-  ``versions/gate.jsonl`` (the publish gate's decisions);
+* a training run folder with its turn store ``turns.sqlite`` (:mod:`claw_trainer.store`, written by every
+  driver: ``claw train``, ``claw train --async``, ``claw serve``; each turn with its status
+  ``awaiting_next_state | recorded | judging | judged | trained | dropped`` and, once credited, its advantage),
+  plus optional ``metrics.jsonl``, ``report.md``, ``config.json``, ``tokens.jsonl``
+  (:mod:`claw_trainer.view.tokens`) and ``versions/gate.jsonl`` (the publish gate's decisions);
 * a bare ``*.jsonl`` of turns (``claw rollout --out``) or a bare ``turns.sqlite``.
+
+For backward compatibility, a run folder written by an older ``claw train`` — a ``turns.jsonl`` journal of kept
+samples (``{"turn", "a_rl", "has_score", "has_hint"}`` per line) and no ``turns.sqlite`` — is still shown, its
+turns with the status ``kept``. The store is read with :func:`claw_trainer.store.read_turns`: read-only, no lock.
 
 Every turn becomes one plain dict (:meth:`Run.turns`) with the same keys whatever the source, so the page
 and the filters never care where a turn came from. Files are re-read when their size or mtime changes, so a
@@ -18,12 +22,12 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 from claw_envs.core.errors import ConfigError
+from claw_trainer.store import read_turns
 from claw_trainer.view.tokens import DEFAULT_NAME as TOKENS_NAME
 from claw_trainer.view.tokens import TokenLog, turn_key
 
@@ -94,22 +98,15 @@ def _from_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _from_sqlite(path: Path) -> list[dict[str, Any]]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = db.execute("SELECT id, session, turn_type, status, turn, judgement, step, reason FROM turns "
-                          "ORDER BY id").fetchall()
-    except sqlite3.DatabaseError as e:
-        raise ConfigError(f"{path}: not a claw turn store ({e})") from e
-    finally:
-        db.close()
     out = []
-    for tid, session, turn_type, status, turn, judgement, step, reason in rows:
-        try:
-            t = json.loads(turn)
-        except json.JSONDecodeError:
-            continue
-        out.append(normalize(t, tid, {"status": status, "reason": reason, "train_step": step, "session": session,
-                                      "turn_type": turn_type, "judgement": json.loads(judgement) if judgement else None}))
+    for r in read_turns(path):
+        credit = r.get("credit") or {}
+        extra = {"status": r["status"], "reason": r["reason"], "train_step": r["step"], "session": r["session"],
+                 "turn_type": r["turn_type"], "judgement": r["judgement"], "a_rl": credit.get("a_rl"),
+                 "has_score": credit.get("has_score")}
+        if "has_hint" in credit:
+            extra["has_hint"] = credit["has_hint"]
+        out.append(normalize(r["turn"], r["id"], extra))
     return out
 
 
