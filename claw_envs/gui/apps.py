@@ -5,8 +5,9 @@ and the apps this desktop cannot offer.
   own ``.xcf`` in GIMP, mail (``.eml``) in Thunderbird, anything else in the text editor. ``window_hint`` is
   text the app's window title shows once the file is open (the file name, or the app's name where the title
   shows the media's own title instead).
-* ``PROFILE_FILES``: files written into every fresh home, as on OSWorld's VM where each app has been started
-  once: LibreOffice without its first-start dialogs (Tip of the Day, Impress's template chooser). VLC's
+* ``profile_files()``: files written into every fresh home, as on OSWorld's VM where each app has been started
+  once: LibreOffice without its first-start dialogs (Tip of the Day, Impress's template chooser, the "first
+  time" bar). VLC's
   privacy dialog and its HTTP interface come from the ``vlc`` wrapper (``session_bin``), so ``vlcrc``
   stays VLC's own.
 * ``UNSUPPORTED_APPS``: commands of OSWorld's task files that have no app here, each with the reason; a set-up
@@ -43,6 +44,19 @@ def _xcu_item(path: str, prop: str, value: str) -> str:
             "</item>\n")
 
 
+def libreoffice_version() -> str | None:
+    """The installed LibreOffice's ``major.minor`` (from its Debian package), or None."""
+    import re
+    import subprocess
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libreoffice-core"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.match(r"^(?:\d+:)?(\d+\.\d+)", out.strip())
+    return m.group(1) if m else None
+
+
 LIBREOFFICE_REGISTRY = (_XCU_HEAD
                         + _xcu_item("/org.openoffice.Office.Common/Misc", "ShowTipOfTheDay", "false")
                         + _xcu_item("/org.openoffice.Office.Common/Misc", "FirstRun", "false")
@@ -50,6 +64,21 @@ LIBREOFFICE_REGISTRY = (_XCU_HEAD
                         + _xcu_item("/org.openoffice.Setup/Office", "ooSetupInstCompleted", "true")
                         + "</oor:items>\n")
 PROFILE_FILES = {f"{_LO_USER}/registrymodifications.xcu": LIBREOFFICE_REGISTRY}
+_profile: dict[str, str] | None = None
+
+
+def profile_files() -> dict[str, str]:
+    """``PROFILE_FILES`` plus the installed LibreOffice's version as the last one run (no "running version
+    X for the first time" bar)."""
+    global _profile
+    if _profile is None:
+        ver = libreoffice_version()
+        reg = LIBREOFFICE_REGISTRY
+        if ver:
+            reg = reg.replace("</oor:items>", _xcu_item("/org.openoffice.Setup/Product", "ooSetupLastVersion", ver)
+                              + "</oor:items>")
+        _profile = {**PROFILE_FILES, f"{_LO_USER}/registrymodifications.xcu": reg}
+    return _profile
 
 
 def opener(path: str) -> tuple[list[str], str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from claw_envs.core.errors import SandboxError
-from claw_envs.gui.apps import PROFILE_FILES, opener
+from claw_envs.gui.apps import opener, profile_files
 from claw_envs.gui.browser import Browser, BrowserError
 from claw_envs.gui.display import Display, xauthority
 from claw_envs.gui.sandbox import (
@@ -94,7 +94,7 @@ class Desktop:
         sb.exec(f"mkdir -p {HOME}/Desktop {HOME}/Documents {HOME}/Downloads {HOME}/.config/google-chrome/Default && "
                 f"echo '{{}}' > {HOME}/.config/google-chrome/Default/Preferences && touch {TERMINAL_LOG}",
                 timeout=10, cwd="/")
-        for path, text in PROFILE_FILES.items():  # the apps' profiles as on OSWorld's VM (apps.py)
+        for path, text in profile_files().items():  # the apps' profiles as on OSWorld's VM (apps.py)
             sb.write_file(path, text)
         if self.isolation == "sandbox" and shutil.which("socat"):  # the controller's way to Chrome's debugging port
             sb.exec(f"rm -f {HOST_DIR}/cdp.sock", timeout=10, cwd="/")
