@@ -32,7 +32,8 @@ VSCODE_REASON = ("VS Code is not installed on this desktop: Debian has no packag
                  "build (code-server 4.x) is a browser-served editor that needs Node 24, native-module builds and "
                  "keeps its profile in ~/.local/share/code-server, not the ~/.config/Code and `code` CLI the "
                  "vs_code tasks check")
-UNSUPPORTED_APPS = {"code": VSCODE_REASON, "code-insiders": VSCODE_REASON, "google-drive": "no Google Drive here"}
+UNSUPPORTED_APPS = {"code": VSCODE_REASON, "code-insiders": VSCODE_REASON,
+                    "nautilus": "GNOME Files (nautilus) is not installed on this desktop (no GNOME session here)"}
 
 _LO_USER = "/home/user/.config/libreoffice/4/user"
 _XCU_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<oor:items xmlns:oor="http://openoffice.org/2001/registry" '
@@ -60,7 +61,7 @@ def libreoffice_version() -> str | None:
 LIBREOFFICE_REGISTRY = (_XCU_HEAD
                         + _xcu_item("/org.openoffice.Office.Common/Misc", "ShowTipOfTheDay", "false")
                         + _xcu_item("/org.openoffice.Office.Common/Misc", "FirstRun", "false")
-                        + _xcu_item("/org.openoffice.Office.Impress/Misc", "StartWithTemplate", "false")
+                        + _xcu_item("/org.openoffice.Office.Impress/Misc/NewDoc", "AutoPilot", "false")
                         + _xcu_item("/org.openoffice.Setup/Office", "ooSetupInstCompleted", "true")
                         + "</oor:items>\n")
 PROFILE_FILES = {f"{_LO_USER}/registrymodifications.xcu": LIBREOFFICE_REGISTRY}

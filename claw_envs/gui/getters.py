@@ -79,6 +79,13 @@ def get_cloud_file(env: GetterEnv, config: dict) -> str | list:
 
 
 def get_cache_file(env: GetterEnv, config: dict) -> str:
+    """A file of the episode's cache: a set-up command's kept ``stdout``/``stderr`` (by name), else as
+    ``cloud_file``."""
+    name = os.path.basename(str(config.get("path", "")))
+    if not isinstance(config.get("path"), list) and name in env.setup.outputs:
+        dest = _dest(env, {"dest": config.get("dest") or name}, name)
+        Path(dest).write_text(env.setup.outputs[name])
+        return dest
     return get_cloud_file(env, config)
 
 

@@ -9,7 +9,8 @@ parameters first (``SetupContext.placeholders``).
   controllers), waits until a new window appears. Helpers (``socat``...) run in the background and
   ``pkill``/``kill`` run to completion, as on OSWorld's VM.
 * ``open`` ``{path}`` — open a file with its app, or a URL in Chromium.
-* ``execute`` / ``command`` ``{command, shell}`` — run to completion. As in OSWorld a non-zero exit is not
+* ``execute`` / ``command`` ``{command, shell, stdout, stderr}`` — run to completion; ``stdout``/``stderr``
+  name files the output is kept under for the ``cache_file`` getter (``SetupContext.outputs``). As in OSWorld a non-zero exit is not
   fatal (it is kept in ``SetupContext.warnings``), except exit 126/127 (the command does not exist here:
   ``Unsupported``). ``execute_with_verification`` fails on any non-zero exit.
 * ``sleep`` ``{seconds}``; ``activate_window`` / ``close_window`` ``{window_name, strict, by_class}``.
@@ -50,6 +51,7 @@ class SetupContext:
     cache: DownloadCache = field(default_factory=DownloadCache)
     warnings: list[str] = field(default_factory=list)
     max_sleep: float = 30.0  # cap on ``sleep`` steps (OSWorld's sleeps wait for a slow VM)
+    outputs: dict[str, str] = field(default_factory=dict)  # ``stdout``/``stderr`` files of commands (cache_file)
 
 
 _DEFAULT = SetupContext()
@@ -106,6 +108,9 @@ def _command_name(command: Any) -> str:
 
 def _execute(client: ControllerClient, task: GUITask, p: dict, ctx: SetupContext, strict: bool = False) -> None:
     r = client.execute(p["command"], bool(p.get("shell", False)), float(p.get("timeout", 60)))
+    for key, field_ in (("stdout", "output"), ("stderr", "error")):  # OSWorld keeps them for ``cache_file``
+        if isinstance(p.get(key), str):
+            ctx.outputs[os.path.basename(p[key])] = r.get(field_) or ""
     rc = r.get("returncode")
     if rc in (0, None):
         return
