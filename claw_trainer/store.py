@@ -32,6 +32,8 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,6 +171,18 @@ class TurnStore:
     def _tx(self, sql: str, args: tuple | list = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._db.execute(sql, args)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Several statements as one transaction: all of them survive a kill, or none."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def record(self, turn: Turn, session: str = "", turn_type: str = "main", status: str = "recorded",
                reason: str | None = None, served: Served | None = None) -> int:
@@ -333,20 +347,14 @@ class TurnStore:
         """Insert (session, status, version, turn, judgement, grp, grp_turns, credit) rows and ``meta`` in one
         transaction: after a kill either all of them are in the store or none."""
         ids = []
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for row in rows:
-                    cur = self._db.execute(
-                        "INSERT INTO turns (session, turn_type, status, version, turn, judgement, created, grp, "
-                        "grp_turns, credit) VALUES (?,'main',?,?,?,?,?,?,?,?)", (*row[:5], time.time(), *row[5:]))
-                    ids.append(int(cur.lastrowid))
-                for key, value in (meta or {}).items():
-                    self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction() as db:
+            for row in rows:
+                cur = db.execute("INSERT INTO turns (session, turn_type, status, version, turn, judgement, created, "
+                                 "grp, grp_turns, credit) VALUES (?,'main',?,?,?,?,?,?,?,?)",
+                                 (*row[:5], time.time(), *row[5:]))
+                ids.append(int(cur.lastrowid))
+            for key, value in (meta or {}).items():
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
         return ids
 
     def record_group(self, turns: list[Turn], group: str, sessions: list[str], meta: dict[str, Any] | None = None
@@ -397,9 +405,10 @@ class TurnStore:
         self._tx("UPDATE turns SET grp = ? WHERE id = ?", (group, turn_id))
 
     def set_credit(self, credits: dict[int, dict[str, Any]]) -> None:
-        with self._lock:
+        """Store the credit of a scored group's turns in one transaction (a kill never leaves half a group)."""
+        with self._transaction() as db:
             for i, c in credits.items():
-                self._db.execute("UPDATE turns SET credit = ? WHERE id = ? AND status = 'judged'", (json.dumps(c), i))
+                db.execute("UPDATE turns SET credit = ? WHERE id = ? AND status = 'judged'", (json.dumps(c), i))
 
     def credited(self, limit: int = 1 << 30) -> list[tuple[int, Turn, dict[str, Any] | None, dict[str, Any]]]:
         """(id, turn, judgement, credit) of judged turns whose credit is set: ready for the learner, oldest first."""

@@ -47,7 +47,7 @@ def test_demo_config_two_steps_on_tiny_model(tmp_path, capsys):
                "--model.cache_dir", str(tmp_path / "cache"), "--train.steps", "2", "--train.max_new_tokens", "12",
                "--eval.episodes", "8", "--train.output_dir", str(out),
                # the random tiny model's replies all rate 0, so RL alone keeps no turn; OPD on the teacher's
-               # hints keeps them, giving the journal training tasks to check the held-out set against
+               # hints keeps them, giving the turn store training tasks to check the held-out set against
                "--judge.hint", "rules", "--method.loss", "combine"])
     assert rc == 0
     printed = capsys.readouterr().out
