@@ -156,7 +156,8 @@ def test_dropped_turns_do_not_count_and_overflow_is_carried(tmp_path):
 
 def test_checkpoint_resume_retrains_what_followed_the_checkpoint_once(tmp_path):
     """A run of 3 steps (checkpoint at 2) "crashes" after step 3; resuming from checkpoint-2 re-queues step 3's
-    samples and those collected after the checkpoint, trains them in the new step 3, and no row twice."""
+    samples and those collected after the checkpoint, trains them in the new step 3, and no row twice.
+    (A round keeps at most a batch, so fewer than a batch is queued after step 2: step 3 always collects.)"""
     from claw_trainer.store import read_turns
 
     model, tok = _tiny(tmp_path)
@@ -170,6 +171,8 @@ def test_checkpoint_resume_retrains_what_followed_the_checkpoint_once(tmp_path):
     assert sorted(state["batch"]) == [r["id"] for r in rows if r["step"] == 2]
     first_step3 = [r["id"] for r in rows if r["step"] == 3]
     assert len(first_step3) == 8 and all(r["status"] == "trained" for r in rows if r["step"])
+    after_ckpt = {r["id"] for r in rows if int(r["grp"].split("-")[1]) >= state["rounds"]}
+    assert after_ckpt & set(first_step3)  # step 3 trained samples collected after checkpoint-2
     model2, _ = _tiny(tmp_path)
     tr2 = _trainer(tmp_path, model2, tok, steps=3)
     tr2.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-2"))
@@ -182,6 +185,7 @@ def test_checkpoint_resume_retrains_what_followed_the_checkpoint_once(tmp_path):
     assert [r["step"] for r in rows2] == [r["step"] for r in rows]
     assert [r["id"] for r in rows2 if r["step"] == 3] == first_step3
     assert sum(r["status"] == "trained" for r in rows2) == 24
+    assert tr2.rollouts.rounds == tr.rollouts.rounds  # the round counter continued from the store, not the ckpt
     resumed = [h["resumed_pending"] for h in tr2.state.log_history if "resumed_pending" in h]
     assert resumed == [len(rows) - 16]
 
