@@ -28,10 +28,10 @@ MEDIA = {".mp4", ".mkv", ".avi", ".webm", ".mov", ".mpg", ".mpeg", ".flv", ".wmv
 WINDOW_MARKERS = {"libreoffice": "LibreOffice", "vlc": "VLC media player", "gimp": "GNU Image Manipulation Program",
                   "thunderbird": "Mozilla Thunderbird"}
 
-VSCODE_REASON = ("VS Code is not installed on this desktop: Debian has no package for it and the npm registry's "
-                 "build (code-server 4.x) is a browser-served editor that needs Node 24, native-module builds and "
-                 "keeps its profile in ~/.local/share/code-server, not the ~/.config/Code and `code` CLI the "
-                 "vs_code tasks check")
+VSCODE_REASON = ("VS Code is not installed on this desktop: Debian has no package for it, and the npm registry's "
+                 "VS Code (code-server 4.x) is a browser-served editor (Node 24, a post-install step that installs "
+                 "VS Code's own modules) with its own CLI and profile folder, not the `code` command and "
+                 "~/.config/Code files the vs_code tasks check")
 UNSUPPORTED_APPS = {"code": VSCODE_REASON, "code-insiders": VSCODE_REASON,
                     "nautilus": "GNOME Files (nautilus) is not installed on this desktop (no GNOME session here)"}
 

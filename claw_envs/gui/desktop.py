@@ -207,11 +207,27 @@ class Desktop:
                     time.sleep(0.05)
                 if not self.browser.alive:
                     self._close_browser()
+            if name in ("pkill", "killall") and r["returncode"] == 0:
+                self._wait_gone(argv)
             return {"status": "success", "message": f"ran {name} (exit {r['returncode']})", "window": False}
         # a shell line runs in bash (it may start with VAR=value assignments, pipes...), a list as argv
         self.sb.spawn(["/bin/bash", "-c", command] if (shell and isinstance(command, str)) else argv,
                       log=self._log("apps"))
         return {"status": "success", "message": f"launched {name}", "window": name not in BACKGROUND}
+
+    def _wait_gone(self, argv: list[str], timeout: float = 5.0) -> None:
+        """After ``pkill``/``killall NAME``: wait (up to ``timeout``) until no process matches and its windows
+        are gone, so a launch that follows sees the app's new window rather than the dying one's."""
+        names = [a for a in argv[1:] if not a.startswith("-")]
+        if not names:
+            return
+        flag = ["-f"] if "-f" in argv else []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.execute(["pgrep", *flag, names[-1]], timeout=5)["returncode"] != 0:
+                time.sleep(0.2)  # the X server drops the windows when the client's connection closes
+                return
+            time.sleep(0.1)
 
     def open_browser(self, urls: list[str], args: list[str] | None = None) -> None:
         if self.browser is not None and self.browser.alive:
