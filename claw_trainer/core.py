@@ -21,6 +21,21 @@ baseline is the student's log-prob under the re-rendered prompt, so ``teacher �
 hint and nothing else. The reference/teacher is a frozen copy of the *initial* weights
 (:func:`frozen_copy`), or the base model with the LoRA adapter disabled.
 
+Three next-state signals share this core: *evaluative* (the judge's vote or the env's return → ``A_rl``),
+*directive* (the hint → the hinted teacher's ``teacher_t``) and *predictive* (ECHO, ``method.echo_coef`` = λ):
+
+    L_total     = L + λ · mean_{observation tokens o}[ −log π(o | x, y, markup before o) ]          (with_echo)
+
+where the observation tokens are the *content* tokens of the next state that answered the turn (``Turn.next_state``,
+rendered after the turn's own prompt ⊕ sampled completion with the chat template; role headers and special
+tokens are context, never targets — :func:`echo_suffix`), averaged over their own count (not the completion
+tokens'), at temperature 1. λ = 0 computes nothing and returns the policy loss unchanged.
+A hint source may give several candidate hints (``Turn.hint`` a list): ``method.hint_select: overlap`` keeps the
+one whose hinted teacher's top-K tokens overlap the student's most (:func:`select_hints`); ``method.opd_clip``
+clamps each token's ``teacher − old`` to ±c. With ``method.diagnostics`` each step also logs policy entropy,
+reply length, P(EOS) at the final position and its change from the reference, KL to the reference and to the
+teacher on the sampled tokens, and the OPD advantage's mean/std; :class:`Guard` (``method.guard``) watches them.
+
 Log-probs never build a (batch × length × vocab) tensor: the final hidden states of the completion
 positions go through the output layer ``chunk_tokens`` positions at a time (with activation
 checkpointing when gradients are needed), so peak memory is ``chunk_tokens × vocab`` floats.
@@ -565,6 +580,9 @@ def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: 
         if overlaps:
             metrics["hint_overlap"] = sum(overlaps) / len(overlaps)
             metrics["hint_choices"] = float(len(overlaps))
+            picked = [hint_candidates(t.hint).index(h) for t, h in zip(turns, chosen, strict=True)
+                      if len(hint_candidates(t.hint)) > 1]
+            metrics["hint_choice_index"] = sum(picked) / len(picked)  # 0 = always the first candidate
         teacher = t["logp"]
         if method.loss == "topk_opd":
             out["teacher_topk_logp"], out["teacher_topk_ids"] = t["topk_logp"], t["topk_ids"]
