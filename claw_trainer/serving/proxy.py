@@ -139,7 +139,8 @@ class ChatHandler:
         session = _store_call(self.recorder.resolve, tenant, str(explicit) if explicit else None, req.messages)
         _store_call(self.recorder.before, tenant, session, turn_type, req.messages)
         cid, created = (live.cid, live.created) if live else (completion_id(), now())
-        if live is not None and getattr(self.policy, "streams", False):
+        streamed = live is not None and getattr(self.policy, "streams", False)
+        if streamed:
             live.session = session
             gens = self.policy.generate(req, body["messages"], on_token=live.on_token)
         else:
@@ -167,7 +168,7 @@ class ChatHandler:
             turns.append(Turn(s.prompt_ids, tuple(ids), tuple(lps), g.version, self.env_id, session, 0, 0, text,
                               messages=[dict(m) for m in req.messages], tools=req.tools, **sampling_of(s)))
             fps.append(fingerprint(tenant, [*req.messages, msg]))
-            p = self.policy.pieces(ids) if req.stream and not calls else None
+            p = self.policy.pieces(ids) if req.stream and not calls and not streamed else None
             pieces.append(p if p is not None and "".join(p) == (content or "") else [content or ""])
         n_prompt = len(gens[0].sample.prompt_ids)
         body_out = {"id": cid, "object": "chat.completion", "created": created,
