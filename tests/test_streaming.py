@@ -415,3 +415,22 @@ def test_a_client_that_disconnects_mid_stream_loses_no_turn(tok, tmp_path):
     assert len(row["turn"]["completion_ids"]) == len(row["turn"]["logprobs"]) > 10
     assert after.choices[0].message.content == "one two three four five six seven eight nine ten"
     assert handled["error"] == 0 and handled["streamed"] == 1
+
+
+def test_shutdown_waits_for_the_turn_of_a_client_that_left(tok, tmp_path):
+    release = threading.Event()
+    policy = ScriptedStreamer(tok, "one two three four five", lambda k: k == 3 and release.wait(60))
+    srv = Server(policy, tmp_path).__enter__()
+    try:
+        with httpx.stream("POST", f"{srv.base_url}/chat/completions", timeout=60, json={
+                "model": "tiny", "stream": True, "messages": [{"role": "user", "content": "count"}]}) as r:
+            next(line for line in r.iter_lines() if '"content": "o' in line)
+        threading.Timer(1.0, release.set).start()  # the rest is sampled while the server shuts down
+        srv.server.should_exit = True
+        srv.thread.join(timeout=60)
+        assert not srv.thread.is_alive() and policy.finished.is_set()
+        rows = srv.store._tx("SELECT id FROM turns").fetchall()
+        assert len(rows) == 1 and srv.store.row(rows[0][0])["turn"]["action"] == "one two three four five"
+    finally:
+        release.set()
+        srv.__exit__()

@@ -10,7 +10,8 @@ store unavailable). Every choice also carries ``token_ids``, the response ``prom
 * Streaming (``stream: true``) is live: text goes out as it is sampled (see
   :class:`~claw_trainer.serving.openai_format.ChoiceStream` for stop strings and tool calls). The turn is
   recorded exactly as without streaming, after the completion ends and before the final chunk; a client that
-  disconnects mid-stream stops receiving, while the completion is still sampled and recorded. An error before
+  disconnects mid-stream stops receiving, while the completion is still sampled and recorded (a graceful
+  shutdown waits for it). An error before
   the first token is an HTTP error; one after it (e.g. the store failing) is an ``error`` event that ends the
   stream. Live chunks carry ``session_id``; the final chunk carries ``policy_version`` and the token ids.
 
@@ -315,6 +316,12 @@ def build_proxy(policy: Any, recorder: SessionRecorder, default_turn_type: str =
         req, out, pieces = await run_in_threadpool(handler.handle, request.headers, body)
         handler.requests["ok"] += 1
         return out
+
+    async def finish_streams() -> None:  # a stream whose client left is still being sampled: record it first
+        if handler.jobs:
+            await asyncio.wait(list(handler.jobs), timeout=300)
+
+    app.router.add_event_handler("shutdown", finish_streams)
 
     from claw_trainer.serving.responses import add_responses_route
 
