@@ -6,9 +6,12 @@
 * reset latency p50/p95 of a terminal task and of a Chromium task (fresh session + task set-up + first
   screenshot), the first desktop start reported separately;
 * 8 concurrent desktops (threads, one xterm task each): start+reset time, action steps/s, screenshot p50 under
-  that load, and the processes/threads they use.
+  that load, and the processes/threads they use;
+* reset latency per app domain (OSWorld's own task files from ../shared/osworld where one needs no download,
+  else a task that starts the app), and the threads and resident memory of the app's processes after reset.
 
-Usage: python bench/gui.py [--quick]   (results also written to bench/results/gui.json)
+Usage: python bench/gui.py [--quick] [--apps-only]   (results also written to bench/results/gui.json;
+``--apps-only`` measures only the app domains and keeps the other figures of the file)
 """
 
 from __future__ import annotations
@@ -111,16 +114,71 @@ def bench_concurrent(k: int, steps: int) -> dict:
             "cpus": os.cpu_count()}
 
 
+OSWORLD = Path(__file__).resolve().parents[2] / "shared" / "osworld"
+# app domain -> (OSWorld task file without downloads, or None) and the app command of a stand-in task
+APP_TASKS = {"libreoffice_calc": (None, ["libreoffice", "--calc"]),
+             "libreoffice_writer": (None, ["libreoffice", "--writer"]),
+             "libreoffice_impress": ("libreoffice_impress/2cd43775-7085-45d8-89fa-9e35c0a915cf.json", None),
+             "vlc": ("vlc/9195653c-f4aa-453d-aa95-787f6ccfaae9.json", None),
+             "gimp": ("gimp/7b7617bd-57cc-468e-9c91-40c4ec2bcb3d.json", None),
+             "thunderbird": (None, ["thunderbird"]),
+             "multi_apps": ("multi_apps/48d05431-6cd5-4e76-82eb-12b60d823f7d.json", None)}
+_SESSION = {"bash", "ps", "openbox", "dbus-daemon", "python3", "socat", "sleep", "bwrap", "xterm"}
+
+
+def bench_app_resets(n: int) -> dict:
+    """Reset p50/p95 per app domain, and the app's threads/RSS right after a reset."""
+    from claw_envs.gui.apps import VSCODE_REASON
+    from claw_envs.gui.tasks import GUITask, load_gui_task
+    tasks, source = [], {}
+    for domain, (rel, cmd) in APP_TASKS.items():
+        if rel and (OSWORLD / rel).is_file():
+            t = load_gui_task(OSWORLD / rel)
+            source[domain] = f"osworld {t.id}"
+        else:
+            t = GUITask(id=f"bench-{domain}", instruction="start the app",
+                        config=({"type": "launch", "parameters": {"command": cmd}},),
+                        evaluator={"func": "infeasible"})
+            source[domain] = f"launch {' '.join(cmd)}"
+        tasks.append((domain, t))
+    out: dict = {"vs_code": {"unsupported": VSCODE_REASON}}
+    env = GUIEnv(tasks=[t for _, t in tasks], offline=True)
+    try:
+        env.reset(options={"task_id": tasks[0][1].id})
+        for domain, t in tasks:
+            env.reset(options={"task_id": t.id})
+            times = timed(lambda t=t: env.reset(options={"task_id": t.id}), n)
+            ps = env.client.execute("ps -eo nlwp=,rss=,comm=", True, 10).get("output") or ""
+            rows = [ln.split(None, 2) for ln in ps.splitlines() if len(ln.split(None, 2)) == 3]
+            app = [r for r in rows if r[2] not in _SESSION and not r[2].startswith("chromium")] \
+                if domain != "multi_apps" else [r for r in rows if r[2] not in _SESSION]
+            out[domain] = {**stats(times), "task": source[domain], "threads": sum(int(r[0]) for r in app),
+                           "rss_mb": round(sum(int(r[1]) for r in app) / 1024), "processes": len(app)}
+    finally:
+        env.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--apps-only", action="store_true", help="only the app domains' resets (other figures kept)")
     a = ap.parse_args()
+    out = Path(__file__).resolve().parent / "results" / "gui.json"
+    if a.apps_only:
+        res = json.loads(out.read_text()) if out.is_file() else {"machine": {"cpus": os.cpu_count()}}
+        res["app_reset"] = bench_app_resets(2 if a.quick else 5)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2) + "\n")
+        _print_apps(res["app_reset"])
+        print(f"wrote {out}")
+        return
     n = 15 if a.quick else 50
     res = {"machine": {"cpus": os.cpu_count()}, "screen": "1280x720"}
     res["screenshot"] = bench_screenshots(n)
     res["reset"] = bench_resets(3 if a.quick else 10)
     res["concurrent"] = bench_concurrent(8, 2 if a.quick else 5)
-    out = Path(__file__).resolve().parent / "results" / "gui.json"
+    res["app_reset"] = bench_app_resets(2 if a.quick else 5)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     s, r, c = res["screenshot"], res["reset"], res["concurrent"]
@@ -136,7 +194,17 @@ def main() -> None:
           f"{c['steps_per_s']} steps/s, screenshot p50 under load {c['screenshot_under_load']['p50_ms']} ms, "
           f"+{c['processes_added']} processes / +{c['threads_added']} threads, "
           f"{c['processes_left_after_close']} left after close")
+    _print_apps(res["app_reset"])
     print(f"wrote {out}")
+
+
+def _print_apps(r: dict) -> None:
+    for domain, v in r.items():
+        if "unsupported" in v:
+            print(f"reset {domain}: unsupported ({v['unsupported'][:60]}...)")
+        else:
+            print(f"reset {domain} ({v['task']}): p50/p95 {v['p50_ms']}/{v['p95_ms']} ms; app after reset "
+                  f"{v['processes']} processes, {v['threads']} threads, {v['rss_mb']} MB RSS")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,13 @@ MEDIA = {".mp4", ".mkv", ".avi", ".webm", ".mov", ".mpg", ".mpeg", ".flv", ".wmv
 WINDOW_MARKERS = {"libreoffice": "LibreOffice", "vlc": "VLC media player", "gimp": "GNU Image Manipulation Program",
                   "thunderbird": "Mozilla Thunderbird"}
 
+# Commands that start an app -> (start of its main windows' WM_CLASS in lower case, text of their title): a
+# launch waits for such a window, so the first screenshot shows the app rather than its splash screen.
+_LO = ("libreoffice-", "")
+APP_WINDOWS = {"libreoffice": _LO, "soffice": _LO, "localc": _LO, "lowriter": _LO, "loimpress": _LO,
+               "vlc": ("vlc", ""), "gimp": ("gimp", "GNU Image Manipulation Program"),
+               "thunderbird": ("thunderbird", "Thunderbird")}
+
 VSCODE_REASON = ("VS Code is not installed on this desktop: Debian has no package for it, and the npm registry's "
                  "VS Code (code-server 4.x) is a browser-served editor (Node 24, a post-install step that installs "
                  "VS Code's own modules) with its own CLI and profile folder, not the `code` command and "

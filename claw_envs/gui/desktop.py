@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from claw_envs.core.errors import SandboxError
-from claw_envs.gui.apps import opener, profile_files
+from claw_envs.gui.apps import APP_WINDOWS, opener, profile_files
 from claw_envs.gui.browser import Browser, BrowserError
 from claw_envs.gui.display import Display, xauthority
 from claw_envs.gui.sandbox import (
@@ -213,7 +213,22 @@ class Desktop:
         # a shell line runs in bash (it may start with VAR=value assignments, pipes...), a list as argv
         self.sb.spawn(["/bin/bash", "-c", command] if (shell and isinstance(command, str)) else argv,
                       log=self._log("apps"))
+        app = next((w for w in argv if "=" not in w), name)  # a shell line may start with VAR=value
+        self._wait_app_window(os.path.basename(app))
         return {"status": "success", "message": f"launched {name}", "window": name not in BACKGROUND}
+
+    def _wait_app_window(self, app: str, timeout: float = 60.0) -> None:
+        """For the desktop apps of ``apps.APP_WINDOWS``: wait until one of that app's main windows shows
+        (LibreOffice and GIMP show a splash first); gives up quietly after ``timeout`` (the set-up step then
+        reports a missing window)."""
+        if app not in APP_WINDOWS:
+            return
+        cls, title = APP_WINDOWS[app]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(w.wm_class.lower().startswith(cls) and title in w.title for w in self.display.windows()):
+                return
+            time.sleep(0.05)
 
     def _wait_gone(self, argv: list[str], timeout: float = 5.0) -> None:
         """After ``pkill``/``killall NAME``: wait (up to ``timeout``) until no process matches and its windows
