@@ -313,6 +313,7 @@ EXTERNAL: dict[tuple[str, ...], tuple[str, str]] = {
                           "base + env_images/, cached by content)"),
     ("gui", "check"): ("claw_envs.gui.check:main", "reset + no-op + evaluate every OSWorld task file of a folder "
                        "on a local desktop: outcome table and coverage line"),
+    ("gui", "fetch"): ("claw_envs.gui.fetch:main", "fill the GUI download cache for a folder of OSWorld tasks (once, online)"),
     ("swe", "build"): ("claw_envs.swe.build.cli:main", "SWE instances from a fix commit, a PyPI sdist or a repository "
                        "(--synthesize N bugs), validated in the sandbox: instances.jsonl + report.json"),
 }

@@ -177,3 +177,53 @@ def test_profile_files_are_valid_xml():
         assert path.startswith("/home/user/")
         ET.fromstring(text)
     assert json.dumps(list(PROFILE_FILES))
+
+
+def test_claw_gui_fetch_fills_the_cache_the_env_reads_offline(tmp_path, capsys):
+    import http.server
+    import threading
+
+    from claw_envs.gui.downloads import DownloadCache
+    from claw_envs.gui.fetch import main
+
+    files = {"/a/in.xlsx": b"input", "/a/gold.xlsx": b"gold"}
+
+    class _H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            data = files.get(self.path)
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    task = {"id": "t1", "instruction": "x",
+            "config": [{"type": "download", "parameters": {"files": [{"url": f"{base}/a/in.xlsx",
+                                                                      "path": "/home/user/Desktop/in.xlsx"}]}}],
+            "evaluator": {"func": "compare_table", "result": {"type": "vm_file", "path": "/home/user/Desktop/in.xlsx"},
+                          "expected": {"type": "cloud_file", "path": f"{base}/a/gold.xlsx", "dest": "gold.xlsx"}}}
+    bad = {**task, "id": "t2", "config": [{"type": "download", "parameters": {"files": [
+        {"url": f"{base}/missing.bin", "path": "m.bin"}]}}]}
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "t1.json").write_text(json.dumps(task))
+    cache = tmp_path / "cache"
+    try:
+        assert main([str(folder), "--cache", str(cache)]) == 0
+        assert (cache / "t1" / "in.xlsx").read_bytes() == b"input"
+        assert (cache / "t1" / "gold.xlsx").read_bytes() == b"gold"
+        assert main([str(folder), "--cache", str(cache)]) == 0
+        assert "already cached 2" in capsys.readouterr().out
+        (folder / "t2.json").write_text(json.dumps(bad))
+        assert main([str(folder), "--cache", str(cache)]) == 1
+        assert str(cache / "t2" / "m.bin") in capsys.readouterr().out  # the exact path to put it at
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    offline = DownloadCache(str(cache), offline=True)  # what GUIEnv(offline=True) reads
+    assert offline.get("t1", f"{base}/a/in.xlsx", "in.xlsx").read_bytes() == b"input"
