@@ -227,3 +227,70 @@ def test_claw_gui_fetch_fills_the_cache_the_env_reads_offline(tmp_path, capsys):
         srv.server_close()
     offline = DownloadCache(str(cache), offline=True)  # what GUIEnv(offline=True) reads
     assert offline.get("t1", f"{base}/a/in.xlsx", "in.xlsx").read_bytes() == b"input"
+
+
+def _deck(path, text: str = "Quarterly report", bold: bool = False, left: int = 914400, size_pt: int = 28) -> str:
+    from pptx import Presentation
+    from pptx.util import Emu, Pt
+    prs = Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    box = slide.shapes.add_textbox(Emu(left), Emu(914400), Emu(4572000), Emu(914400))
+    run = box.text_frame.paragraphs[0].add_run()
+    run.text = text
+    run.font.bold = bold
+    run.font.size = Pt(size_pt)
+    prs.save(str(path))
+    return str(path)
+
+
+def test_compare_pptx_files_checks_text_formatting_and_geometry(tmp_path):
+    f = metric("compare_pptx_files")
+    gold = _deck(tmp_path / "gold.pptx", bold=True)
+    assert f(_deck(tmp_path / "same.pptx", bold=True), gold) == 1.0
+    assert f(_deck(tmp_path / "text.pptx", "Annual report", bold=True), gold) == 0.0
+    not_bold = _deck(tmp_path / "plain.pptx", bold=False)  # the no-op of "make the title bold"
+    assert f(not_bold, gold) == 0.0
+    assert f(not_bold, gold, examine_font_bold=False) == 1.0
+    moved = _deck(tmp_path / "moved.pptx", bold=True, left=2 * 914400)
+    assert f(moved, gold) == 0.0
+    assert f(moved, gold, examine_shape=False) == 1.0
+    bigger = _deck(tmp_path / "big.pptx", bold=True, size_pt=40)
+    assert f(bigger, gold) == 0.0 and f(bigger, gold, examine_font_size=False) == 1.0
+    assert f(str(tmp_path / "missing.pptx"), gold) == 0.0
+
+
+def _book_file(path, rows) -> str:
+    import openpyxl
+    wb = openpyxl.Workbook()
+    for r in rows:
+        wb.active.append(r)
+    wb.save(str(path))
+    return str(path)
+
+
+def test_compare_table_pairs_and_unimplemented_rules_are_named(tmp_path):
+    f = metric("compare_table")
+    gold = _book_file(tmp_path / "gold.xlsx", [["item", "cost"], ["rent", 1200], ["total", 1200]])
+    assert f(_book_file(tmp_path / "a.xlsx", [["item", "cost"], ["rent", 1200], ["total", 1200]]), gold) == 1.0
+    assert f(_book_file(tmp_path / "b.xlsx", [["item", "cost"], ["rent", 1200]]), gold) == 0.0
+    with pytest.raises(Unsupported) as e:
+        f(gold, gold, rules=[{"type": "sheet_data", "sheet_idx0": "RI0", "sheet_idx1": "EI0"},
+                             {"type": "pivot_table", "sheet_idx0": "RI0", "sheet_idx1": "EI0"}])
+    assert e.value.kind == "metric" and e.value.name == "compare_table:pivot_table"
+
+
+def test_compare_docx_files_pairs(tmp_path):
+    import docx
+    f = metric("compare_docx_files")
+
+    def doc(name, *paras):
+        d = docx.Document()
+        for p in paras:
+            d.add_paragraph(p)
+        d.save(str(tmp_path / name))
+        return str(tmp_path / name)
+
+    gold = doc("gold.docx", "Dear team,", "The meeting moves to Friday.")
+    assert f(doc("a.docx", "Dear team,", "", "The meeting  moves to Friday."), gold) == 1.0  # blanks ignored
+    assert f(doc("b.docx", "Dear team,", "The meeting moves to Monday."), gold) == 0.0
+    assert f(doc("c.docx", "DEAR TEAM,", "the meeting moves to friday."), gold, ignore_case=True) == 1.0

@@ -1,7 +1,7 @@
 """OSWorld's file-comparing metrics for office documents, PDFs, images and settings files.
 
 Each reads files with the library made for the format — ``pypdf`` (PDF text), ``python-docx`` (Writer),
-``python-pptx`` (Impress), ``openpyxl`` (Calc, in ``metrics.compare_table``), ``Pillow`` (images), ``csv``
+``python-pptx`` (Impress, in ``metrics_office.compare_pptx_files``), ``openpyxl`` (Calc, in ``metrics.compare_table``), ``Pillow`` (images), ``csv``
 and ``json`` — and returns 1.0 or 0.0 (OSWorld's semantics; a missing or unreadable file scores 0).
 A library that is not installed raises ``TaskError`` naming the package to install.
 """
@@ -61,22 +61,6 @@ def compare_docx_files(file1: Any, file2: Any, **options: Any) -> float:
     if options.get("ignore_case"):
         pa, pb = [t.lower() for t in pa], [t.lower() for t in pb]
     return float(pa == pb)
-
-
-def compare_pptx_files(file1: Any, file2: Any, **options: Any) -> float:
-    """Same number of slides and the same text in each slide's shapes, in order."""
-    a, b = _file(file1), _file(file2)
-    if a is None or b is None:
-        return 0.0
-    pptx = _need("pptx", "python-pptx")
-
-    def texts(path: str) -> list[list[str]]:
-        return [[s.text_frame.text for s in slide.shapes if s.has_text_frame] for slide in pptx.Presentation(path).slides]
-
-    try:
-        return float(texts(a) == texts(b))
-    except Exception:  # noqa: BLE001
-        return 0.0
 
 
 def compare_images(image1: Any, image2: Any, **options: Any) -> float:
