@@ -21,6 +21,7 @@ from claw_envs.core.errors import TaskError
 from claw_envs.swe.build.cli import main as build_main
 from claw_envs.swe.build.mutate import OPERATORS, mutations
 from tests.conftest import needs_local
+from tests.test_swe_rewrite import Scripted
 from tests.test_swe_tamper import HACKS, _write
 
 pytest.importorskip("swebench", reason="the [swe] extra (swebench) is not installed")
@@ -178,8 +179,13 @@ def test_pypi_sdist_synthesized_instances_validate(cache, tmp_path):
         pytest.skip(why)
 
     out = tmp_path / "out"
-    argv = ["--pypi", PYPI_PACKAGE, "--synthesize", "2", "--out", str(out), "--cache-dir", str(cache)]
-    assert build_main(argv) == 0
+    # statements rewritten by a (scripted) model behind an OpenAI-compatible server, as --rewrite-statement does
+    llm = Scripted(lambda prompt: "Reported by a user of inflection.\n\n" + prompt.split("---\n", 1)[1])
+    argv = ["--pypi", PYPI_PACKAGE, "--synthesize", "2", "--out", str(out), "--cache-dir", str(cache),
+            "--rewrite-statement", llm.url + "/scripted"]
+    with llm:
+        assert build_main(argv) == 0
+    assert len(llm.requests) == 2  # one per kept instance
     rows = [json.loads(ln) for ln in (out / "instances.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and len({r["instance_id"] for r in rows}) == 2
     report = json.loads((out / "report.json").read_text())
@@ -190,6 +196,8 @@ def test_pypi_sdist_synthesized_instances_validate(cache, tmp_path):
         meta = row["claw_meta"]
         assert meta["kind"] == "synthesized" and meta["f2p"] == len(row["FAIL_TO_PASS"]) >= 1
         assert meta["lines_changed"] >= 2 and meta["files_touched"] == 1 and meta["operator"] in OPERATORS
+        assert meta["statement"] == "rewritten by scripted", meta
+        assert row["problem_statement"].startswith("Reported by a user of inflection.")
         assert not meta["file"].startswith("test") and row["claw_deps"] and len(row["base_commit"]) == 40
         added = [ln[1:].strip() for ln in row["patch"].splitlines() if ln.startswith("+") and
                  not ln.startswith("+++") and len(ln.strip()) > 4]
@@ -217,7 +225,7 @@ def test_pypi_sdist_synthesized_instances_validate(cache, tmp_path):
     finally:
         env.close()
     # resumable: a second run decides nothing again and keeps the dataset
-    assert build_main(argv) == 0
+    assert build_main(argv[:-2]) == 0
     assert len((out / "instances.jsonl").read_text().splitlines()) == 2
     assert len((out / "candidates.jsonl").read_text().splitlines()) == report["total"]["candidates"]
     assert json.loads((out / "report.json").read_text())["sources"][0]["kept_this_run"] == 0
