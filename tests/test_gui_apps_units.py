@@ -294,3 +294,48 @@ def test_compare_docx_files_pairs(tmp_path):
     assert f(doc("a.docx", "Dear team,", "", "The meeting  moves to Friday."), gold) == 1.0  # blanks ignored
     assert f(doc("b.docx", "Dear team,", "The meeting moves to Monday."), gold) == 0.0
     assert f(doc("c.docx", "DEAR TEAM,", "the meeting moves to friday."), gold, ignore_case=True) == 1.0
+
+
+def test_image_metrics_on_generated_pictures(tmp_path):
+    from PIL import Image, ImageDraw
+
+    def pic(name, size=(64, 48), shift=0, alpha=False):
+        im = Image.new("RGBA" if alpha else "RGB", size, (0, 0, 0, 0) if alpha else (255, 255, 255))
+        d = ImageDraw.Draw(im)
+        d.rectangle([10 + shift, 10, 30 + shift, 30], fill=(200, 30, 30, 255))
+        d.ellipse([35, 5, 60, 40], fill=(20, 20, 200, 255))
+        im.save(tmp_path / name)
+        return str(tmp_path / name)
+
+    gold = pic("gold.png")
+    assert metric("check_structure_sim")(pic("same.png"), gold) == 1.0
+    assert metric("check_structure_sim")(pic("moved.png", shift=25), gold) == 0.0
+    assert metric("check_structure_sim")(pic("small.png", size=(32, 24)), gold) == 0.0
+    Image.open(gold).resize((128, 96)).save(tmp_path / "big.png")
+    assert metric("check_structure_sim_resized")(str(tmp_path / "big.png"), gold) == 1.0
+    assert metric("check_structure_sim_resized")(pic("moved2.png", shift=25), gold) == 0.0
+    assert metric("check_image_size")(gold, {"width": 64, "height": 48}) == 1.0
+    assert metric("check_image_size")(gold, {"height": 512}) == 0.0
+    assert metric("check_image_size")(pic("t.png", alpha=True), {"width": 51, "height": 36, "ignore_transparent": True}) == 1.0
+    assert metric("check_structure_sim")(None, gold) == 0.0
+
+
+def test_mp3_tags_and_python_text(tmp_path):
+    from mutagen.easyid3 import EasyID3
+    song = tmp_path / "song.mp3"
+    song.write_bytes(b"\xff\xfb\x90\x00" + b"\x00" * 400)  # one silent MPEG frame header and padding
+    tags = EasyID3()
+    tags["title"], tags["artist"] = "Missing You", "Cheng Xiang"
+    tags.save(str(song))
+    rule = {"title": {"method": "eq", "ref": "Missing You"}, "artist": {"method": "eq", "ref": "Cheng Xiang"}}
+    assert metric("check_mp3_meta")(str(song), rule) == 1.0
+    assert metric("check_mp3_meta")(str(song), {**rule, "artist": {"method": "eq", "ref": "Han Baoyi"}}) == 0.0
+    bare = tmp_path / "bare.mp3"
+    bare.write_bytes(b"\xff\xfb\x90\x00" + b"\x00" * 400)
+    assert metric("check_mp3_meta")(str(bare), rule) == 0.0
+    a, b, c = tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"
+    a.write_text("# gold\nimport os\n\n\ndef f(x):  # doubles\n    return 2 * x\n")
+    b.write_text("import os\ndef f(x):\n    return 2 * x   \n")
+    c.write_text("import os\ndef f(x):\n    return 3 * x\n")
+    assert metric("compare_python_pure_text")(str(b), str(a)) == 1.0
+    assert metric("compare_python_pure_text")(str(c), str(a)) == 0.0

@@ -219,8 +219,9 @@ def infeasible(*_: Any, **__: Any) -> float:
 
 
 def _metric_tables() -> list[dict[str, Any]]:
-    from claw_envs.gui import metrics_apps, metrics_files, metrics_office, metrics_osworld
-    return [globals(), vars(metrics_osworld), vars(metrics_files), vars(metrics_apps), vars(metrics_office)]
+    from claw_envs.gui import metrics_apps, metrics_files, metrics_media, metrics_office, metrics_osworld
+    return [globals(), vars(metrics_osworld), vars(metrics_files), vars(metrics_apps), vars(metrics_office),
+            vars(metrics_media)]
 
 
 def _is_metric(name: str, fn: Any, table: dict) -> bool:
