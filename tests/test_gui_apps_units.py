@@ -339,3 +339,85 @@ def test_mp3_tags_and_python_text(tmp_path):
     c.write_text("import os\ndef f(x):\n    return 3 * x\n")
     assert metric("compare_python_pure_text")(str(b), str(a)) == 1.0
     assert metric("compare_python_pure_text")(str(c), str(a)) == 0.0
+
+
+def test_writer_table_spacing_and_page_break_metrics(tmp_path):
+    import docx
+    from docx.enum.text import WD_BREAK
+
+    def doc(name, cells=("a", "b"), spacing=1.0, breaks=0, text="Hello world"):
+        d = docx.Document()
+        p = d.add_paragraph(text)
+        p.paragraph_format.line_spacing = spacing
+        for _ in range(breaks):
+            d.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
+        t = d.add_table(rows=1, cols=2)
+        for c, v in zip(t.rows[0].cells, cells, strict=True):
+            c.text = v
+        d.save(str(tmp_path / name))
+        return str(tmp_path / name)
+
+    gold = doc("gold.docx", spacing=2.0, breaks=2)
+    assert metric("compare_docx_tables")(doc("t1.docx"), gold) == 1.0
+    assert metric("compare_docx_tables")(doc("t2.docx", cells=("a", "c")), gold) == 0.0
+    assert metric("compare_line_spacing")(doc("s1.docx", spacing=2.0, breaks=2), gold) == 1.0
+    assert metric("compare_line_spacing")(doc("s2.docx", spacing=1.0, breaks=2), gold) == 0.0
+    assert metric("contains_page_break")(gold, {"page_break_count": 2}) == 1.0
+    assert metric("contains_page_break")(doc("p0.docx"), {"page_break_count": 2}) == 0.0
+    assert metric("compare_docx_files_and_ignore_new_lines")(doc("n1.docx", text="Hello\nworld"), gold) == 1.0
+    assert metric("compare_docx_files_and_ignore_new_lines")(doc("n2.docx", text="Bye world"), gold) == 0.0
+
+
+def test_structured_file_metrics(tmp_path):
+    import zipfile
+    j = tmp_path / "manifest.json"
+    j.write_text(json.dumps({"name": "happy-extension", "background": {"scripts": ["bg.js"]}, "version": "0.0.1"}))
+    rules = {"expect": [{"key": ["name"], "method": "eq", "ref": "happy-extension"},
+                        {"key": ["background", "scripts"], "method": "eq", "ref": ["bg.js"]}],
+             "unexpect": [{"key": ["version"], "method": "eq", "ref": "9"}]}
+    assert metric("check_json")(str(j), rules) == 1.0
+    assert metric("check_json")(str(j), {"expect": [{"key": ["name"], "method": "eq", "ref": "other"}]}) == 0.0
+    assert metric("check_json")(str(j), {"unexpect": [{"key": ["version"], "method": "re", "ref": "^0\\."}]}) == 0.0
+    c = tmp_path / "accounts.csv"
+    c.write_text("url,user,password\nimap://mail.example,me@example.org,password\n")
+    assert metric("check_csv")(str(c), {"expect": [{"url": "imap://mail.example", "user": "me@example.org"}]}) == 1.0
+    assert metric("check_csv")(str(c), {"expect": [{"url": "smtp://mail.example"}]}) == 0.0
+    prefs = tmp_path / "prefs.js"
+    prefs.write_text('// Mozilla\nuser_pref("mail.server.default.applyIncomingFilters", true);\n'
+                     'user_pref("mail.imap.use_status_for_biff", false);\n')
+    rule = {"expect": {"mail.server.default.applyIncomingFilters": {"method": "eq", "ref": True}},
+            "unexpect": {"mail.server.default.autosync_offline_stores": {"method": "eq", "ref": False}}}
+    assert metric("check_thunderbird_prefs")(str(prefs), rule) == 1.0
+    assert metric("check_thunderbird_prefs")(str(prefs), {"expect": {"mail.imap.use_status_for_biff": {
+        "method": "eq", "ref": True}}}) == 0.0
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("console.log('hi');\n")
+    b.write_text("console.log('hi');\n")
+    assert metric("diff_text_file")(str(a), str(b)) == 1.0
+    b.write_text("something else entirely\n")
+    assert metric("diff_text_file")(str(a), str(b)) < 0.5
+    h1, h2 = tmp_path / "1.html", tmp_path / "2.html"
+    h1.write_text("<html><body><h1>Title</h1><p>Some   text</p><script>x=1</script></body></html>")
+    h2.write_text("<html>\n<body>\n<h1>Title</h1>\n<p>Some text</p></body></html>")
+    assert metric("compare_htmls")(str(h1), str(h2)) == 1.0
+    h2.write_text("<h1>Other</h1><p>Some text</p>")
+    assert metric("compare_htmls")(str(h1), str(h2)) == 0.0
+    for name, content in (("z1.zip", b"one"), ("z2.zip", b"one"), ("z3.zip", b"two")):
+        with zipfile.ZipFile(tmp_path / name, "w") as z:
+            z.writestr("slides/a.pdf", content)
+    assert metric("compare_archive")(str(tmp_path / "z1.zip"), str(tmp_path / "z2.zip")) == 1.0
+    assert metric("compare_zip_files")(str(tmp_path / "z1.zip"), str(tmp_path / "z3.zip")) == 0.0
+
+
+def test_image_list_and_mirror(tmp_path):
+    from PIL import Image, ImageDraw
+    im = Image.new("RGB", (40, 20), "white")
+    ImageDraw.Draw(im).rectangle([2, 2, 10, 10], fill="red")
+    im.save(tmp_path / "orig.png")
+    im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "mirror.png")
+    im.transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(tmp_path / "upside.png")
+    o, m_, u = (str(tmp_path / n) for n in ("orig.png", "mirror.png", "upside.png"))
+    assert metric("check_image_mirror")(m_, o) == 1.0
+    assert metric("check_image_mirror")(u, o) == 0.0
+    assert metric("compare_image_list")([o, m_], [o, m_]) == 1.0
+    assert metric("compare_image_list")([o, m_], [o, u]) == 0.0

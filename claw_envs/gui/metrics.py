@@ -219,9 +219,16 @@ def infeasible(*_: Any, **__: Any) -> float:
 
 
 def _metric_tables() -> list[dict[str, Any]]:
-    from claw_envs.gui import metrics_apps, metrics_files, metrics_media, metrics_office, metrics_osworld
+    from claw_envs.gui import (
+        metrics_apps,
+        metrics_docs,
+        metrics_files,
+        metrics_media,
+        metrics_office,
+        metrics_osworld,
+    )
     return [globals(), vars(metrics_osworld), vars(metrics_files), vars(metrics_apps), vars(metrics_office),
-            vars(metrics_media)]
+            vars(metrics_media), vars(metrics_docs)]
 
 
 def _is_metric(name: str, fn: Any, table: dict) -> bool:
