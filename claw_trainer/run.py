@@ -167,26 +167,20 @@ def train(cfg: RunConfig, resume: bool = False, console: Any = None) -> dict[str
     out = Path(cfg.train.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = TurnStore(out / "turns.sqlite")  # the single-writer lock first: a second `claw train` stops here
-    held = (out / "turns.jsonl").exists() or latest_checkpoint(out) is not None or any(store.counts().values())
-    ckpt = None
-    try:
+    try:  # until the trainer owns the store, close it (releasing the lock) on any failure
+        ckpt = latest_checkpoint(out)
         if resume:
             if (out / "turns.jsonl").exists():
                 raise ConfigError(f"{out} was written by an older claw-gym (a turns.jsonl journal): resume it with "
                                   "that version, or start a new run in another train.output_dir")
-            ckpt = latest_checkpoint(out)
             if ckpt is None:
                 raise ConfigError(f"--resume: no checkpoint-* folder in {out}")
-        elif held:
+        elif (out / "turns.jsonl").exists() or ckpt is not None or any(store.counts().values()):
             raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another "
                               "train.output_dir")
-    except ConfigError:
-        store.close()
-        raise
-    write_run_config(out, cfg)
-    progress = ClawProgress(out / "metrics.jsonl", console=console)
-    t0 = time.time()
-    try:
+        write_run_config(out, cfg)
+        progress = ClawProgress(out / "metrics.jsonl", console=console)
+        t0 = time.time()
         trainer = build_trainer(cfg, out, callbacks=[progress], store=store)
     except BaseException:
         store.close()
