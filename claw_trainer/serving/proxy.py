@@ -11,9 +11,8 @@ store unavailable). Every choice also carries ``token_ids``, the response ``prom
   :class:`~claw_trainer.serving.openai_format.ChoiceStream` for stop strings and tool calls). The turn is
   recorded exactly as without streaming, after the completion ends and before the final chunk; a client that
   disconnects mid-stream stops receiving, while the completion is still sampled and recorded (a graceful
-  shutdown waits for it). An error before
-  the first token is an HTTP error; one after it (e.g. the store failing) is an ``error`` event that ends the
-  stream. Live chunks carry ``session_id``; the final chunk carries ``policy_version`` and the token ids.
+  shutdown waits for it). An error before the first token is an HTTP error; one after it (e.g. the store
+  failing) is an ``error`` event that ends the stream. Live chunks carry ``session_id``; the final chunk carries ``policy_version`` and the token ids.
 
 * Turn type: ``X-Turn-Type`` header or body ``turn_type`` (``main`` | ``side``), else the server default.
   Side turns (summaries, titles) are recorded for the log but never trained on.
