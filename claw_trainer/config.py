@@ -82,7 +82,9 @@ class MethodConfig:
     # ECHO: λ · next-token NLL of the next-state (observation) tokens that answered each turn, mean over those
     # tokens (its own normalisation); 0 = off (the loss is exactly the policy loss); 0.05 recommended
     echo_coef: float = 0.0
-    diagnostics: bool = True  # per step: entropy, reply length, EOS-prob delta, KL to reference / teacher, OPD adv stats
+    # per step: entropy, reply_len, eos_prob, OPD adv stats, KL to the teacher (one no-grad policy forward, shared with a
+    # π_old rescoring); KL to the reference and the EOS-prob delta too when beta > 0 or the guard is on
+    diagnostics: bool = True
     # guard against OPD collapse: entropy and KL to the reference rise while reward falls over guard_window steps
     guard: str = "off"  # off | warn | reduce (w_opd *= guard_factor) | stop (raise GuardStop)
     guard_window: int = 3

@@ -33,8 +33,9 @@ tokens'), at temperature 1. λ = 0 computes nothing and returns the policy loss 
 A hint source may give several candidate hints (``Turn.hint`` a list): ``method.hint_select: overlap`` keeps the
 one whose hinted teacher's top-K tokens overlap the student's most (:func:`select_hints`); ``method.opd_clip``
 clamps each token's ``teacher − old`` to ±c. With ``method.diagnostics`` each step also logs policy entropy,
-reply length, P(EOS) at the final position and its change from the reference, KL to the reference and to the
-teacher on the sampled tokens, and the OPD advantage's mean/std; :class:`Guard` (``method.guard``) watches them.
+reply length, P(EOS) at the final position, KL to the teacher on the sampled tokens and the OPD advantage's
+mean/std; with ``beta > 0`` or the guard on, also KL to the reference and P(EOS)'s change from it (an extra
+reference forward otherwise). :class:`Guard` (``method.guard``) watches them.
 
 Log-probs never build a (batch × length × vocab) tensor: the final hidden states of the completion
 positions go through the output layer ``chunk_tokens`` positions at a time (with activation
@@ -559,7 +560,8 @@ def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: 
         out["tis"] = torch.tensor(True, device=device)  # 0-dim: TRL's batch splitting keeps it whole
     old = out.get("old_per_token_logps", out["sampling_per_token_logps"])
     ref_lp = None
-    if method.beta > 0 or (diag and _has_reference(models)):
+    # the reference's view (kl_ref, eos_prob_delta): free with beta > 0, an extra forward only when the guard is on
+    if method.beta > 0 or (diag and getattr(method, "guard", "off") != "off" and _has_reference(models)):
         ref, ctx = models.frozen()
         with ctx:
             ref_lp = completion_logprobs(ref, prompts, comps, pad, temperature,
