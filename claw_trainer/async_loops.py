@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from claw_envs.prm.judge import Turn as JudgeTurn
+from claw_trainer.core import GuardStop
 from claw_trainer.credit import TrainSample, episode_return, score_episodes
 from claw_trainer.learner import Learner
 from claw_trainer.rollout import Turn
@@ -67,6 +68,7 @@ class AsyncLoops:
         self.stop_event = threading.Event()
         self.stats: Counter = Counter()
         self.history: list[dict[str, float]] = []
+        self.halted: str | None = None  # why learning stopped for good (the collapse guard), else None
         self._threads: list[threading.Thread] = []
         self.health = LoopHealth()
         self._warned: float | None = None
@@ -239,6 +241,11 @@ class AsyncLoops:
         batch_ids = [ids_of[id(s.turn)] for s in batch]
         try:
             metrics = self.learner.train_step(batch, w)
+        except GuardStop as e:  # method.guard: stop — learning halts (the batch stays judged), serving goes on
+            self.halted = str(e)
+            self.health.error("train", "collapse guard stopped learning; serving continues (restart to resume)", e)
+            log.error("claw learner: the collapse guard stopped learning, serving continues: %s", e)
+            return False
         except Exception as e:  # noqa: BLE001 - the batch is dropped with the reason, training goes on
             self.health.error("train", f"step on turns {batch_ids}", e)
             self.store.mark(batch_ids, "dropped", reason=f"learner error: {type(e).__name__}: {e}"[:500])
@@ -285,7 +292,7 @@ class AsyncLoops:
     def _train_loop(self) -> None:
         while not self.stop_event.is_set():
             self.health.beat("train")
-            if self.max_steps is not None and self.learner.step >= self.max_steps:
+            if self.halted or (self.max_steps is not None and self.learner.step >= self.max_steps):
                 time.sleep(0.05)
                 continue
             try:

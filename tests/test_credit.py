@@ -221,3 +221,28 @@ def test_live_turns_get_personal_agent_credit_by_default(tmp_path, tiny):
     assert store.row(ids[2])["reason"] == "no signal"
     assert loops.signal_snapshot()["warning"] is None  # a vote of 0 is not a configuration problem
     store.close()
+
+
+def test_a_guard_stop_halts_the_async_learner_without_losing_its_batch(tmp_path, tiny):
+    """method.guard: stop in the async driver: the learner stops for good (no step, no dropped turns — the
+    batch stays judged for a restart), and the reason is kept; serving is not part of this loop."""
+    from claw_trainer import core
+
+    loops = _loops(tmp_path, tiny, guard="stop")
+    loops.batch_size = 2
+    episodes = [_ep("a", i, [1.0 if i % 2 else 0.0]) for i in range(4)]
+    turns = [t for ep in episodes for t in ep]
+    ids = loops.store.record_group(turns, "round-0", [f"episode-{t.episode}" for t in turns])
+    _judge(loops.store, ids, [None] * len(turns))
+    loops.score_pending()
+
+    def collapse(metrics):  # what Guard.observe does when entropy and KL rise while reward falls
+        raise core.GuardStop("entropy and KL up, reward down over 3 steps")
+
+    loops.learner.guard.observe = collapse
+    assert loops.train_once() is False
+    assert loops.halted and "reward down" in loops.halted
+    assert loops.learner.step == 0
+    assert not loops.store.ids("dropped") and not loops.store.ids("trained")
+    assert loops.store.counts().get("judged") == len(turns)
+    loops.store.close()
