@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from claw_envs.prm.judge import Turn as JudgeTurn
-from claw_trainer.core import GuardStop
 from claw_trainer.credit import TrainSample, episode_return, score_episodes
+from claw_trainer.guard import GuardStop
 from claw_trainer.learner import Learner
 from claw_trainer.rollout import Turn
 from claw_trainer.serving.health import LoopHealth

@@ -197,6 +197,27 @@ def completion_logprobs(model: Any, prompts: list[list[int]], completions: list[
     return out
 
 
+MASK_BUDGET = 1 << 26  # rows × length² of a padded forward's attention mask kept under ~64M entries
+
+
+def batch_logprobs(model: Any, prompts: list[list[int]], completions: list[list[int]], pad_id: int,
+                   temperature: float = 1.0, gather_ids: torch.Tensor | None = None, width: int = 0,
+                   **kw: Any) -> dict[str, torch.Tensor]:
+    """:func:`completion_logprobs` over a whole batch, in groups of rows small enough that a padded batch of long
+    sequences never materialises a (rows × L × L) attention mask (a batch of 100k-token OpenClaw prompts would
+    need tens of GB at once). Results are the same tensors, concatenated along the rows."""
+    longest = max((len(p) + len(c) for p, c in zip(prompts, completions, strict=True)), default=0)
+    width = max(max((len(c) for c in completions), default=0), width)
+    step = max(1, MASK_BUDGET // max(longest * longest, 1))
+    if step >= len(prompts):
+        return completion_logprobs(model, prompts, completions, pad_id, temperature, gather_ids=gather_ids,
+                                   width=width, **kw)
+    parts = [completion_logprobs(model, prompts[i:i + step], completions[i:i + step], pad_id, temperature,
+                                 gather_ids=None if gather_ids is None else gather_ids[i:i + step], width=width, **kw)
+             for i in range(0, len(prompts), step)]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
 # -- prompts -----------------------------------------------------------------------------------------------
 def with_hint(messages: list[dict[str, Any]], hint: str) -> list[dict[str, Any]]:
     """The enhanced context: the hint appended to the last user message (a new user message if none)."""
@@ -234,7 +255,7 @@ def hinted_teacher_logprobs(model: Any, tokenizer: Any, turns: list[Any], width:
     if not idx:
         return out
     prompts = [rendered_prompt_ids(tokenizer, turns[i], turns[i].hint) for i in idx]
-    t = completion_logprobs(model, prompts, [list(turns[i].completion_ids) for i in idx], pad_id, temperature, topk)
+    t = batch_logprobs(model, prompts, [list(turns[i].completion_ids) for i in idx], pad_id, temperature, topk=topk)
     w = t["logp"].shape[1]
     for key, value in t.items():
         out[key][idx, :w] = value
@@ -279,7 +300,7 @@ def select_hints(model: Any, tokenizer: Any, turns: list[Any], student_topk_ids:
     k = student_topk_ids.shape[-1]
     prompts = [rendered_prompt_ids(tokenizer, turns[i], h) for i, h in pairs]
     comps = [list(turns[i].completion_ids) for i, _ in pairs]
-    t = completion_logprobs(model, prompts, comps, pad_id, temperature, topk=k)
+    t = batch_logprobs(model, prompts, comps, pad_id, temperature, topk=k)
     width = t["logp"].shape[1]
     stud = torch.stack([student_topk_ids[i, :width] for i, _ in pairs]).to(t["topk_ids"].device)
     if stud.shape[1] < width:  # the teacher's rows may be wider than the student's tensor (never in practice)
@@ -413,63 +434,6 @@ def with_echo(model: Any, method: Any, inputs: dict[str, Any], loss: torch.Tenso
     return loss + method.echo_coef * echo, {**stats, **es}
 
 
-# -- guard --------------------------------------------------------------------------------------------------
-class GuardStop(RuntimeError):
-    """Raised by :class:`Guard` with ``method.guard: stop``."""
-
-
-def _slope(xs: list[float]) -> float:
-    n = len(xs)
-    mx = (n - 1) / 2
-    return sum((i - mx) * (x - sum(xs) / n) for i, x in enumerate(xs)) / max(sum((i - mx) ** 2 for i in range(n)), 1e-12)
-
-
-class Guard:
-    """Collapse guard over the last ``method.guard_window`` steps: flags when the policy entropy and its KL to
-    the reference both rise (least-squares slope > 0) while the batch reward falls (slope < 0). Without a
-    reference (no ``kl_ref`` metric) entropy and reward decide alone.
-
-    ``warn`` logs a warning; ``reduce`` multiplies ``method.w_opd`` by ``method.guard_factor`` (from the next
-    step on) and starts a new window; ``stop`` raises :class:`GuardStop`. Both drivers keep one and call
-    :meth:`observe` with each step's metrics; it returns metrics to log (``guard_flag``, ``w_opd``)."""
-
-    def __init__(self, method: Any):
-        self.method = method
-        self.history: list[tuple[float, float | None, float]] = []
-        self.flags = 0
-
-    def observe(self, metrics: dict[str, float]) -> dict[str, float]:
-        m = self.method
-        if getattr(m, "guard", "off") == "off":
-            return {}
-        ent, rew, kl = metrics.get("entropy"), metrics.get("batch_reward"), metrics.get("kl_ref")
-        if ent is None or rew is None:
-            return {"guard_flag": 0.0, "w_opd": float(m.w_opd)}
-        self.history = (self.history + [(float(ent), None if kl is None else float(kl), float(rew))])[-m.guard_window:]
-        flag = False
-        if len(self.history) == m.guard_window:
-            ents, kls, rews = zip(*self.history, strict=True)
-            kl_up = _slope(list(kls)) > 0 if all(k is not None for k in kls) else True
-            flag = _slope(list(ents)) > 0 and kl_up and _slope(list(rews)) < 0
-        if flag:
-            self.flags += 1
-            msg = (f"collapse guard: over the last {m.guard_window} steps policy entropy rose "
-                   f"{ents[0]:.3f} -> {ents[-1]:.3f}"
-                   + (f", KL to the reference rose {kls[0]:.3f} -> {kls[-1]:.3f}" if kls[0] is not None else "")
-                   + f" while the batch reward fell {rews[0]:+.3f} -> {rews[-1]:+.3f}")
-            if m.guard == "stop":
-                raise GuardStop(msg + ": stopping (method.guard=stop; lower method.w_opd, set method.opd_clip, "
-                                      "or check the hints)")
-            if m.guard == "reduce":
-                m.w_opd = float(m.w_opd) * m.guard_factor
-                msg += f": method.w_opd lowered to {m.w_opd:.4g}"
-                self.history = []
-            import logging
-
-            logging.getLogger(__name__).warning(msg)
-        return {"guard_flag": float(flag), "w_opd": float(m.w_opd)}
-
-
 # -- one batch ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Models:
@@ -551,7 +515,7 @@ def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: 
     eos_ids = torch.full((len(samples), width, 1), eos if eos is not None else 0, dtype=torch.long, device=device)
     probe = None
     if tis or foreign or diag or choose:  # one no-grad policy forward: π_old, the diagnostics, the student's top-K
-        probe = completion_logprobs(policy, prompts, comps, pad, temperature,
+        probe = batch_logprobs(policy, prompts, comps, pad, temperature,
                                     topk=method.hint_topk if choose else 0,
                                     gather_ids=eos_ids if diag and eos is not None else None, entropy=diag)
     if tis or foreign:
@@ -564,7 +528,7 @@ def prepare_batch(samples: list[Any], models: Models, method: Any, temperature: 
     if method.beta > 0 or (diag and getattr(method, "guard", "off") != "off" and _has_reference(models)):
         ref, ctx = models.frozen()
         with ctx:
-            ref_lp = completion_logprobs(ref, prompts, comps, pad, temperature,
+            ref_lp = batch_logprobs(ref, prompts, comps, pad, temperature,
                                          gather_ids=eos_ids if diag and eos is not None else None)
         if method.beta > 0:
             out["ref_per_token_logps"] = ref_lp["logp"][:, :width]
@@ -666,8 +630,8 @@ def _opd_baseline(samples: list[Any], policy: Any, tok: Any, old: torch.Tensor, 
     if not redo:
         return old, 0
     base = old.clone()
-    lp = completion_logprobs(policy, [r for _, r in redo], [list(samples[i].turn.completion_ids) for i, _ in redo],
-                             pad, temperature)["logp"]
+    lp = batch_logprobs(policy, [r for _, r in redo], [list(samples[i].turn.completion_ids) for i, _ in redo],
+                        pad, temperature)["logp"]
     for k, (i, _) in enumerate(redo):
         n = len(samples[i].turn.completion_ids)
         base[i, :n] = lp[k, :n]

@@ -28,6 +28,7 @@ from claw_envs.core.errors import ConfigError
 from claw_trainer import core
 from claw_trainer.config import MethodConfig, RunConfig, TrainConfig
 from claw_trainer.credit import TrainSample
+from claw_trainer.guard import Guard
 
 
 def check_async_config(cfg: RunConfig) -> None:
@@ -82,7 +83,7 @@ class Learner:
         self.step = 0
         self.rebased_onto = (0, 0)  # (served version, step) of the last rebase(); see split_stale
         self.token_log: Any = None  # a TokenLog: per-token advantages for `claw view`
-        self.guard = core.Guard(method)  # method.guard: collapse check on each step's diagnostics
+        self.guard = Guard(method)  # method.guard: collapse check on each step's diagnostics
 
     @classmethod
     def from_config(cls, model: Any, tokenizer: Any, cfg: RunConfig, max_staleness: int = 4,

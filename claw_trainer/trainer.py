@@ -41,6 +41,7 @@ from claw_trainer import core
 from claw_trainer.buffer import RolloutBuffer
 from claw_trainer.config import MethodConfig
 from claw_trainer.credit import TrainSample
+from claw_trainer.guard import Guard
 from claw_trainer.source import EnvRollouts
 
 STATE_FILE = "claw_state.json"
@@ -128,7 +129,7 @@ class ClawTrainer(GRPOTrainer):
         super().__init__(model=model, reward_funcs=[env_reward], args=args, train_dataset=slots,
                          processing_class=processing_class, peft_config=peft_config, callbacks=callbacks)
         self.frozen_model = reference.to(self.accelerator.device) if reference is not None else None
-        self.guard = core.Guard(method)  # method.guard: collapse check on each step's diagnostics
+        self.guard = Guard(method)  # method.guard: collapse check on each step's diagnostics
         self._last_sampled: list[TrainSample] = []
         self._last_inputs: dict[str, Any] = {}
         self.token_log = None  # per-token advantages for `claw view` (main process only)

@@ -226,7 +226,7 @@ def test_live_turns_get_personal_agent_credit_by_default(tmp_path, tiny):
 def test_a_guard_stop_halts_the_async_learner_without_losing_its_batch(tmp_path, tiny):
     """method.guard: stop in the async driver: the learner stops for good (no step, no dropped turns — the
     batch stays judged for a restart), and the reason is kept; serving is not part of this loop."""
-    from claw_trainer import core
+    from claw_trainer.guard import GuardStop
 
     loops = _loops(tmp_path, tiny, guard="stop")
     loops.batch_size = 2
@@ -237,7 +237,7 @@ def test_a_guard_stop_halts_the_async_learner_without_losing_its_batch(tmp_path,
     loops.score_pending()
 
     def collapse(metrics):  # what Guard.observe does when entropy and KL rise while reward falls
-        raise core.GuardStop("entropy and KL up, reward down over 3 steps")
+        raise GuardStop("entropy and KL up, reward down over 3 steps")
 
     loops.learner.guard.observe = collapse
     assert loops.train_once() is False

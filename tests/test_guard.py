@@ -18,6 +18,7 @@ from claw_envs.vector import ClawVectorEnv  # noqa: E402
 from claw_trainer import core  # noqa: E402
 from claw_trainer.config import MethodConfig, TrainConfig  # noqa: E402
 from claw_trainer.credit import TrainSample  # noqa: E402
+from claw_trainer.guard import Guard, GuardStop  # noqa: E402
 
 
 def _metrics(ent, kl, rew):
@@ -25,27 +26,27 @@ def _metrics(ent, kl, rew):
 
 
 def test_guard_flags_only_entropy_and_kl_up_with_reward_down(caplog):
-    g = core.Guard(MethodConfig(guard="warn", guard_window=3))
+    g = Guard(MethodConfig(guard="warn", guard_window=3))
     stable = [(2.0, 0.1, 0.5), (2.1, 0.12, 0.6), (1.9, 0.11, 0.55), (2.0, 0.2, 0.7), (2.2, 0.25, 0.8)]
     assert [g.observe(_metrics(*m))["guard_flag"] for m in stable] == [0.0] * 5  # reward rising: healthy
-    g = core.Guard(MethodConfig(guard="warn", guard_window=3))
+    g = Guard(MethodConfig(guard="warn", guard_window=3))
     collapse = [(2.0, 0.1, 0.5), (2.5, 0.3, 0.2), (3.1, 0.9, -0.3)]
     with caplog.at_level(logging.WARNING):
         flags = [g.observe(_metrics(*m))["guard_flag"] for m in collapse]
     assert flags == [0.0, 0.0, 1.0] and "collapse guard" in caplog.text
-    assert core.Guard(MethodConfig(guard="off")).observe(_metrics(1, 1, 1)) == {}
+    assert Guard(MethodConfig(guard="off")).observe(_metrics(1, 1, 1)) == {}
 
 
 def test_guard_reduce_lowers_w_opd_and_stop_raises():
     m = MethodConfig(guard="reduce", guard_window=2, guard_factor=0.5, w_opd=1.0)
-    g = core.Guard(m)
+    g = Guard(m)
     g.observe(_metrics(1.0, 0.1, 0.5))
     out = g.observe(_metrics(2.0, 0.5, 0.0))
     assert out == {"guard_flag": 1.0, "w_opd": 0.5} and m.w_opd == 0.5
     assert g.observe(_metrics(3.0, 0.9, -0.5))["guard_flag"] == 0.0  # a new window starts after a reduction
-    g = core.Guard(MethodConfig(guard="stop", guard_window=2))
+    g = Guard(MethodConfig(guard="stop", guard_window=2))
     g.observe(_metrics(1.0, 0.1, 0.5))
-    with pytest.raises(core.GuardStop, match="entropy rose .* KL to the reference rose .* reward fell"):
+    with pytest.raises(GuardStop, match="entropy rose .* KL to the reference rose .* reward fell"):
         g.observe(_metrics(2.0, 0.5, 0.0))
 
 
@@ -129,7 +130,7 @@ def test_a_collapse_injected_through_the_hints_is_flagged_within_5_steps(tmp_pat
         turns = [t for ep in collect_episodes(vec, policy, seeds=[step] * 8) for t in ep]
         try:
             out = learner.train_step([TrainSample(t, 0.0, False, True) for t in turns])
-        except core.GuardStop as e:
+        except GuardStop as e:
             assert mode == "stop" and "collapse guard" in str(e)
             flagged_at = step
             break
@@ -140,3 +141,17 @@ def test_a_collapse_injected_through_the_hints_is_flagged_within_5_steps(tmp_pat
             break
     assert flagged_at is not None, history
     assert history and history[0]["opd_adv_mean"] < -1.0  # the hinted teacher disowns the digit replies
+
+
+def test_batch_logprobs_in_row_groups_equals_one_forward(tmp_path, monkeypatch):
+    """Long padded batches are scored a few rows at a time (no rows × L × L mask at once): same numbers."""
+    model, tok = _tiny(tmp_path)
+    prompts = [[5, 6, 7, 8, 9, 10], [11, 12], [13, 14, 15]]
+    comps = [[20, 21], [22, 23, 24, 25], [26]]
+    eos = torch.full((3, 4, 1), 2, dtype=torch.long)
+    whole = core.completion_logprobs(model, prompts, comps, 0, 0.7, gather_ids=eos, entropy=True, topk=3)
+    monkeypatch.setattr(core, "MASK_BUDGET", 1)  # one row per forward
+    rows = core.batch_logprobs(model, prompts, comps, 0, 0.7, gather_ids=eos, entropy=True, topk=3)
+    assert rows.keys() == whole.keys()
+    for k in whole:
+        assert torch.allclose(rows[k].float(), whole[k].float(), atol=1e-5), k
