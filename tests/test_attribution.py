@@ -130,7 +130,7 @@ def _converse(client, conv: int, turns: int, seed: int, log: list, lock: threadi
         time.sleep(rng.random() * 0.01)
 
 
-@pytest.mark.xfail(strict=False, reason="known attribution bug, not fixed yet: in 3 of 10 runs (3 Dec) two distinguishable "
+@pytest.mark.xfail(strict=False, reason="known attribution bug, not fixed yet: in 4 of 24 runs (3 Dec) two distinguishable "
                    "conversations were swapped from their second request on (220/240 right, no word-identical twins); "
                    "the other runs give 240/240")
 @pytest.mark.timeout(900)
