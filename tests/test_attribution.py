@@ -116,8 +116,8 @@ def _converse(client, conv: int, turns: int, seed: int, log: list, lock: threadi
             sent = [{**m, "content": [{"type": "text", "text": m["content"]}]} if m["role"] == "user" else m
                     for m in sent]
         r = client.chat.completions.create(model="tiny", messages=sent, max_tokens=6, temperature=1.0)
-        # what the server matches a request on: the conversation up to the last reply, as words (no system prompt)
-        key = tuple((m["role"], m["content"].strip()) for m in msgs[:-1])
+        # what the server matches a request on (sessions.py): the first user message and the last reply, as words
+        key = (msgs[0]["content"].strip(), msgs[-2]["content"].strip()) if len(msgs) > 1 else ()
         with lock:
             log.append((conv, r.model_extra["session_id"], key))
         reply = r.choices[0].message.content or ""
