@@ -28,7 +28,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from claw_envs.gui.metrics_files import _file, _need
+from claw_envs.gui.metrics_files import _file, _need, rgb_pair, same_pixels
 
 
 def match(value: Any, method: str, ref: Any) -> bool:
@@ -263,14 +263,9 @@ def compare_image_list(pred_img_path_list: Any, gold_img_path_list: Any, **optio
 
 
 def check_image_mirror(src_path: Any, tgt_path: Any, **options: Any) -> float:
-    a, b = _file(src_path), _file(tgt_path)
-    if a is None or b is None:
+    pair = rgb_pair(src_path, tgt_path)
+    if pair is None:
         return 0.0
+    src, tgt = pair
     image = _need("PIL.Image", "pillow")
-    chops = _need("PIL.ImageChops", "pillow")
-    try:
-        src, tgt = image.open(a).convert("RGB"), image.open(b).convert("RGB")
-    except Exception:  # noqa: BLE001
-        return 0.0
-    flipped = src.transpose(image.Transpose.FLIP_LEFT_RIGHT)
-    return float(flipped.size == tgt.size and chops.difference(flipped, tgt).getbbox() is None)
+    return float(same_pixels(src.transpose(image.Transpose.FLIP_LEFT_RIGHT), tgt))

@@ -63,20 +63,30 @@ def compare_docx_files(file1: Any, file2: Any, **options: Any) -> float:
     return float(pa == pb)
 
 
+def rgb_pair(path1: Any, path2: Any) -> tuple[Any, Any] | None:
+    """Two image files opened as RGB (Pillow), or None if either is missing or unreadable."""
+    a, b = _file(path1), _file(path2)
+    if a is None or b is None:
+        return None
+    image = _need("PIL.Image", "pillow")
+    try:
+        return image.open(a).convert("RGB"), image.open(b).convert("RGB")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def same_pixels(ia: Any, ib: Any) -> bool:
+    """Two RGB images of the same size with no differing pixel."""
+    chops = _need("PIL.ImageChops", "pillow")
+    return ia.size == ib.size and chops.difference(ia, ib).getbbox() is None
+
+
 def compare_images(image1: Any, image2: Any, **options: Any) -> float:
     """Same size and pixels (RGB); lists of images are compared pairwise."""
     if isinstance(image1, list) and isinstance(image2, list):
         return float(all(compare_images(a, b) for a, b in zip(image1, image2, strict=True)))
-    a, b = _file(image1), _file(image2)
-    if a is None or b is None:
-        return 0.0
-    image = _need("PIL.Image", "pillow")
-    chops = _need("PIL.ImageChops", "pillow")
-    try:
-        ia, ib = image.open(a).convert("RGB"), image.open(b).convert("RGB")
-    except Exception:  # noqa: BLE001
-        return 0.0
-    return float(ia.size == ib.size and chops.difference(ia, ib).getbbox() is None)
+    pair = rgb_pair(image1, image2)
+    return float(pair is not None and same_pixels(*pair))
 
 
 def compare_csv(result: Any, expected: Any, **options: Any) -> float:
