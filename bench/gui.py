@@ -122,6 +122,7 @@ APP_TASKS = {"libreoffice_calc": (None, ["libreoffice", "--calc"]),
              "vlc": ("vlc/9195653c-f4aa-453d-aa95-787f6ccfaae9.json", None),
              "gimp": ("gimp/7b7617bd-57cc-468e-9c91-40c4ec2bcb3d.json", None),
              "thunderbird": (None, ["thunderbird"]),
+             "vs_code": ("vs_code/276cc624-87ea-4f08-ab93-f770e3790175.json", None),
              "multi_apps": ("multi_apps/48d05431-6cd5-4e76-82eb-12b60d823f7d.json", None)}
 _SESSION = {"bash", "ps", "openbox", "dbus-daemon", "python3", "socat", "sleep", "bwrap", "xterm"}
 
@@ -129,9 +130,14 @@ _SESSION = {"bash", "ps", "openbox", "dbus-daemon", "python3", "socat", "sleep",
 def bench_app_resets(n: int) -> dict:
     """Reset p50/p95 per app domain, and the app's threads/RSS right after a reset."""
     from claw_envs.gui.apps import VSCODE_REASON
+    from claw_envs.gui.session_bin import code_server_installed
     from claw_envs.gui.tasks import GUITask, load_gui_task
     tasks, source = [], {}
+    out: dict = {}
     for domain, (rel, cmd) in APP_TASKS.items():
+        if domain == "vs_code" and not code_server_installed():
+            out["vs_code"] = {"unsupported": VSCODE_REASON}
+            continue
         if rel and (OSWORLD / rel).is_file():
             t = load_gui_task(OSWORLD / rel)
             source[domain] = f"osworld {t.id}"
@@ -141,7 +147,6 @@ def bench_app_resets(n: int) -> dict:
                         evaluator={"func": "infeasible"})
             source[domain] = f"launch {' '.join(cmd)}"
         tasks.append((domain, t))
-    out: dict = {"vs_code": {"unsupported": VSCODE_REASON}}
     env = GUIEnv(tasks=[t for _, t in tasks], offline=True)
     try:
         env.reset(options={"task_id": tasks[0][1].id})
@@ -151,7 +156,7 @@ def bench_app_resets(n: int) -> dict:
             ps = env.client.execute("ps -eo nlwp=,rss=,comm=", True, 10).get("output") or ""
             rows = [ln.split(None, 2) for ln in ps.splitlines() if len(ln.split(None, 2)) == 3]
             app = [r for r in rows if r[2] not in _SESSION and not r[2].startswith("chromium")] \
-                if domain != "multi_apps" else [r for r in rows if r[2] not in _SESSION]
+                if domain not in ("multi_apps", "vs_code") else [r for r in rows if r[2] not in _SESSION]
             out[domain] = {**stats(times), "task": source[domain], "threads": sum(int(r[0]) for r in app),
                            "rss_mb": round(sum(int(r[1]) for r in app) / 1024), "processes": len(app)}
     finally:

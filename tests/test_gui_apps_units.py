@@ -137,30 +137,35 @@ def test_vscode_json_metrics(tmp_path):
     assert m.is_extension_installed(listing, {"type": "not_contain", "expected": "ms-python.pylint"}) == 1.0
 
 
-def test_files_open_in_their_app_and_unsupported_things_are_named():
+def test_files_open_in_their_app_and_unsupported_things_are_named(monkeypatch):
     assert opener("/home/user/a.xlsx") == (["libreoffice", "/home/user/a.xlsx"], "a.xlsx")
     assert opener("/home/user/b.docx")[0][0] == "libreoffice"
     assert opener("/home/user/c.mp4") == (["vlc", "/home/user/c.mp4"], "VLC media player")
     assert opener("/home/user/d.xcf")[0][0] == "gimp"
     assert opener("/home/user/e.txt")[0][0] == "mousepad"
+    monkeypatch.setattr("claw_envs.gui.apps.code_server_installed", lambda: False)  # a machine without code-server
     with pytest.raises(Unsupported) as e:
         check_app_available("code")
-    assert e.value.kind == "app" and "VS Code" in str(e.value) and "npm" in str(e.value)
+    assert e.value.kind == "app" and "VS Code" in str(e.value) and "code-server" in str(e.value)
+    assert "scripts/setup.sh" in str(e.value)
+    monkeypatch.setattr("claw_envs.gui.apps.code_server_installed", lambda: True)
+    check_app_available("code")  # code-server is VS Code here
     check_app_available("vlc")  # no error
-    assert "code" in UNSUPPORTED_APPS
+    assert "nautilus" in UNSUPPORTED_APPS and "code" not in UNSUPPORTED_APPS
     with pytest.raises(Unsupported) as e:
         metric("check_left_panel")
     assert e.value.kind == "metric" and "AT-SPI" in str(e.value)
 
 
-def test_setup_step_names_skip_env_assignments_and_code_is_unsupported():
+def test_setup_step_names_skip_env_assignments_and_code_is_unsupported_without_code_server(monkeypatch):
     from claw_envs.gui.setup_steps import _command_name, run_steps
     from claw_envs.gui.tasks import GUITask
     assert _command_name("VLC_VERBOSE=-1 vlc --no-audio") == "vlc"
     assert _command_name(["code", "--list-extensions"]) == "code"
     task = GUITask(id="t", instruction="x", evaluator={"func": "infeasible"})
+    monkeypatch.setattr("claw_envs.gui.apps.code_server_installed", lambda: False)
 
-    class _Client:  # a launch of `code` is refused before anything reaches the desktop
+    class _Client:  # without code-server, a launch of `code` is refused before anything reaches the desktop
         has_claw = True
 
         def state(self):

@@ -11,7 +11,9 @@ and the apps this desktop cannot offer.
   privacy dialog and its HTTP interface come from the ``vlc`` wrapper (``session_bin``), so ``vlcrc``
   stays VLC's own.
 * ``UNSUPPORTED_APPS``: commands of OSWorld's task files that have no app here, each with the reason; a set-up
-  step that starts one raises ``Unsupported`` (``kind="app"``) with that reason.
+  step that starts one raises ``Unsupported`` (``kind="app"``) with that reason. ``code`` (VS Code) is
+  code-server in a Chromium app window (``session_bin``): unsupported (``VSCODE_REASON``) only on a machine
+  where code-server is not installed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 
 from claw_envs.gui.osworld import Unsupported
+from claw_envs.gui.session_bin import CODE_SERVER_DIR, VSCODE_TITLE, code_server_installed
 
 OFFICE = {".xlsx", ".xls", ".ods", ".csv", ".docx", ".doc", ".odt", ".rtf", ".pptx", ".ppt", ".odp", ".odg"}
 MEDIA = {".mp4", ".mkv", ".avi", ".webm", ".mov", ".mpg", ".mpeg", ".flv", ".wmv", ".m4v", ".mp3", ".wav", ".ogg",
@@ -33,14 +36,14 @@ WINDOW_MARKERS = {"libreoffice": "LibreOffice", "vlc": "VLC media player", "gimp
 _LO = ("libreoffice-", "")
 APP_WINDOWS = {"libreoffice": _LO, "soffice": _LO, "localc": _LO, "lowriter": _LO, "loimpress": _LO,
                "vlc": ("vlc", ""), "gimp": ("gimp", "GNU Image Manipulation Program"),
-               "thunderbird": ("thunderbird", "Thunderbird")}
+               "thunderbird": ("thunderbird", "Thunderbird"), "code": ("code", VSCODE_TITLE)}
 
-VSCODE_REASON = ("VS Code is not installed on this desktop: Debian has no package for it, and the npm registry's "
-                 "VS Code (code-server 4.x) is a browser-served editor (Node 24, a post-install step that installs "
-                 "VS Code's own modules) with its own CLI and profile folder, not the `code` command and "
-                 "~/.config/Code files the vs_code tasks check")
-UNSUPPORTED_APPS = {"code": VSCODE_REASON, "code-insiders": VSCODE_REASON,
-                    "nautilus": "GNOME Files (nautilus) is not installed on this desktop (no GNOME session here)"}
+VSCODE_REASON = ("VS Code is not installed on this desktop: Debian has no package for it, and the desktop's `code` "
+                 f"runs code-server (the npm registry's VS Code), which is not installed at {CODE_SERVER_DIR} on this "
+                 "machine (scripts/setup.sh installs it: libkrb5-dev, Node 24 and code-server from the npm registry)")
+INSIDERS_REASON = "VS Code Insiders is not installed on this desktop (its `code` is code-server, the stable VS Code)"
+NAUTILUS_REASON = "GNOME Files (nautilus) is not installed on this desktop (no GNOME session here)"
+UNSUPPORTED_APPS = {"code-insiders": INSIDERS_REASON, "nautilus": NAUTILUS_REASON}
 
 _LO_USER = "/home/user/.config/libreoffice/4/user"
 _XCU_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<oor:items xmlns:oor="http://openoffice.org/2001/registry" '
@@ -107,5 +110,7 @@ def opener(path: str) -> tuple[list[str], str]:
 def check_app_available(command: str) -> None:
     """Raise ``Unsupported`` (kind ``app``) when ``command`` names an app this desktop does not have."""
     reason = UNSUPPORTED_APPS.get(command)
+    if command == "code" and not code_server_installed():
+        reason = VSCODE_REASON
     if reason:
         raise Unsupported(f"the task starts {command!r}: {reason}", "app", command)

@@ -90,8 +90,9 @@ class Desktop:
         sb.start()
         if self.isolation == "sandbox":  # the X server's cookie, for the sandbox's display :0
             sb.write_file(f"{RUNTIME_DIR}/Xauthority", xauthority(self.display.cookie, "0", sb.hostname), mode=0o600)
-        # OSWorld's VM user has used Chrome: its profile folder exists (set-up commands edit Preferences in place)
-        sb.exec(f"mkdir -p {HOME}/Desktop {HOME}/Documents {HOME}/Downloads {HOME}/.config/google-chrome/Default && "
+        # OSWorld's VM user has used Chrome and VS Code: their profile folders exist (set-up commands edit files there)
+        sb.exec(f"mkdir -p {HOME}/Desktop {HOME}/Documents {HOME}/Downloads {HOME}/.config/google-chrome/Default "
+                f"{HOME}/.config/Code/User && "
                 f"echo '{{}}' > {HOME}/.config/google-chrome/Default/Preferences && touch {TERMINAL_LOG}",
                 timeout=10, cwd="/")
         for path, text in profile_files().items():  # the apps' profiles as on OSWorld's VM (apps.py)

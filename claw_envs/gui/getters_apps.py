@@ -6,18 +6,21 @@
   VLC is not running or has no HTTP interface.
 * ``gimp_config_file``: a local copy of ``~/.config/GIMP/2.10/<file_name>`` (e.g. ``gimprc``), None if missing.
 * ``default_video_player``: the ``.desktop`` file ``xdg-mime`` names for ``video/mp4`` ("" when none).
-* ``vscode_config``: ``Unsupported`` — there is no VS Code on this desktop (``apps.VSCODE_REASON``).
+* ``vscode_config``: as OSWorld's: runs the task's eval-extension command in VS Code (Ctrl+Shift+P, its name,
+  Enter; the extension writes a file) and returns a local copy of that file. ``Unsupported`` on a machine
+  without code-server (``apps.VSCODE_REASON``).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from claw_envs.gui.apps import VSCODE_REASON
 from claw_envs.gui.getters import GetterEnv, _dest, get_vm_file
 from claw_envs.gui.osworld import Unsupported
-from claw_envs.gui.session_bin import VLC_HTTP_PASSWORD, VLC_HTTP_PORT
+from claw_envs.gui.session_bin import VLC_HTTP_PASSWORD, VLC_HTTP_PORT, code_server_installed
 
 VLCRC = "/home/user/.config/vlc/vlcrc"
 GIMP_DIR = "/home/user/.config/GIMP/2.10"
@@ -52,8 +55,16 @@ def get_default_video_player(env: GetterEnv, config: dict) -> str:
     return (r.get("output") or "").strip()
 
 
-def get_vscode_config(env: GetterEnv, config: dict) -> str:
-    raise Unsupported(f"getter vscode_config: {VSCODE_REASON}", "getter", "vscode_config")
+def get_vscode_config(env: GetterEnv, config: dict) -> str | None:
+    if not code_server_installed():
+        raise Unsupported(f"getter vscode_config: {VSCODE_REASON}", "getter", "vscode_config")
+    # as OSWorld: the keys go to the active window (the tasks' postconfig activates VS Code first)
+    command = config["vscode_extension_command"]
+    env.controller.run_python("pyautogui.hotkey('ctrl', 'shift', 'p'); time.sleep(1.0)\n"
+                              f"pyautogui.typewrite({command!r}); time.sleep(1.0)\n"
+                              "pyautogui.press('enter'); time.sleep(1.0)")
+    time.sleep(0.5)
+    return get_vm_file(env, {"path": config["path"], "dest": config["dest"]})
 
 
 def get_vm_file_json(env: GetterEnv, config: dict) -> object:
