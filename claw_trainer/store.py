@@ -59,11 +59,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 # ``grp``/``grp_turns``: the credit group of a turn (an env round of ``grp_turns`` turns, recorded in one transaction,
 # or a live prompt group); ``credit``: the advantage the credit function gave it (JSON), once its group was scored.
 EXTRA_COLUMNS = {"tenant": "TEXT", "request_id": "TEXT", "choice": "INTEGER", "n_messages": "INTEGER",
-                 "fingerprint": "TEXT", "response": "TEXT", "grp": "TEXT", "grp_turns": "INTEGER", "credit": "TEXT"}
+                 "fingerprint": "TEXT", "history_fp": "TEXT", "response": "TEXT", "grp": "TEXT", "grp_turns": "INTEGER", "credit": "TEXT"}
 INDEXES = """
 CREATE INDEX IF NOT EXISTS turns_session ON turns(tenant, session, status);
 CREATE INDEX IF NOT EXISTS turns_request ON turns(tenant, request_id);
 CREATE INDEX IF NOT EXISTS turns_fingerprint ON turns(tenant, fingerprint);
+CREATE INDEX IF NOT EXISTS turns_history_fp ON turns(tenant, history_fp);
 CREATE INDEX IF NOT EXISTS turns_grp ON turns(grp);
 """
 
@@ -116,7 +117,8 @@ class Served:
     request_id: str | None = None
     choice: int = 0
     n_messages: int = 0  # messages in the request, plus the assistant reply
-    fingerprint: str | None = None  # of the conversation as the client will send it back
+    fingerprint: str | None = None  # of the conversation as the client will send it back (first user msg + reply)
+    history_fp: str | None = None  # of its whole history as the client will send it back (sessions.py)
     response: dict[str, Any] | None = None  # the response body, replayed to a retry of the same request
 
 
@@ -189,10 +191,10 @@ class TurnStore:
         """Store a turn (``status`` says whether it still awaits its next state); returns its id."""
         s = served or Served()
         cur = self._tx("INSERT INTO turns (session, turn_type, status, version, turn, reason, created, tenant, "
-                       "request_id, choice, n_messages, fingerprint, response) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       "request_id, choice, n_messages, fingerprint, history_fp, response) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        (session, turn_type, status, turn.policy_version,
                         json.dumps(turn.to_json(), default=json_default), reason, time.time(), s.tenant,
-                        s.request_id, s.choice, s.n_messages, s.fingerprint,
+                        s.request_id, s.choice, s.n_messages, s.fingerprint, s.history_fp,
                         json.dumps(s.response) if s.response is not None else None))
         return int(cur.lastrowid)
 
@@ -236,14 +238,21 @@ class TurnStore:
         return list(self._tx("SELECT DISTINCT tenant, session FROM turns WHERE status = ? AND created < ?",
                              (AWAITING, time.time() - seconds)).fetchall())
 
-    def session_of_fingerprint(self, tenant: str, fingerprint: str) -> str | None:
-        """The session a conversation with this fingerprint continues: the oldest one still awaiting it, else
-        the newest one that had it (identical anonymous conversations are continued first in, first out)."""
-        row = self._tx("SELECT session FROM turns WHERE tenant = ? AND fingerprint = ? AND status = ? "
-                       "ORDER BY id LIMIT 1", (tenant, fingerprint, AWAITING)).fetchone() or \
-            self._tx("SELECT session FROM turns WHERE tenant = ? AND fingerprint = ? ORDER BY id DESC LIMIT 1",
-                     (tenant, fingerprint)).fetchone()
-        return row[0] if row else None
+    def session_of_fingerprint(self, tenant: str, fingerprint: str, history_fp: str | None = None) -> str | None:
+        """The session a conversation continues: matched by its whole history's fingerprint, else (a client that
+        rewrote its history) by its first-message-and-reply fingerprint. Among several matches, the oldest one
+        still awaiting it, else the newest one that had it (identical anonymous conversations are continued
+        first in, first out)."""
+        for col, value in (("history_fp", history_fp), ("fingerprint", fingerprint)):
+            if not value:
+                continue
+            row = self._tx(f"SELECT session FROM turns WHERE tenant = ? AND {col} = ? AND status = ? "
+                           "ORDER BY id LIMIT 1", (tenant, value, AWAITING)).fetchone() or \
+                self._tx(f"SELECT session FROM turns WHERE tenant = ? AND {col} = ? ORDER BY id DESC LIMIT 1",
+                         (tenant, value)).fetchone()
+            if row:
+                return row[0]
+        return None
 
     def steps_of(self, tenant: str, session: str) -> int:
         """How many distinct main requests the session has had (its next turn's step index)."""

@@ -49,7 +49,7 @@ from claw_trainer.serving.openai_format import (
     stream_events,
     usage,
 )
-from claw_trainer.serving.sessions import SessionRecorder, fingerprint
+from claw_trainer.serving.sessions import SessionRecorder, fingerprint, history_fingerprint
 from claw_trainer.serving.toolcalls import parse_tool_calls
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,8 @@ class ChatHandler:
             choices.append(choice)
             turns.append(Turn(s.prompt_ids, tuple(ids), tuple(lps), g.version, self.env_id, session, 0, 0, text,
                               messages=[dict(m) for m in req.messages], tools=req.tools, **sampling_of(s)))
-            fps.append(fingerprint(tenant, [*req.messages, msg]))
+            sent_back = [*req.messages, msg]
+            fps.append((fingerprint(tenant, sent_back), history_fingerprint(tenant, sent_back)))
             p = self.policy.pieces(ids) if req.stream and not calls and not streamed else None
             pieces.append(p if p is not None and "".join(p) == (content or "") else [content or ""])
         n_prompt = len(gens[0].sample.prompt_ids)

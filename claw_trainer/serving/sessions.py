@@ -7,8 +7,12 @@
 * Sessions belong to a tenant (an API key, an ``X-User``, or ``anonymous``): lookups never cross tenants.
 * A session is named by ``X-Session-Id`` / ``session_id`` when the client sends one. Otherwise a request that
   opens a conversation (no assistant message yet) starts a new session, and one that continues it is matched
-  by the fingerprint of its first user message and last assistant message (text and tool calls, whitespace
-  and JSON formatting ignored) — so two users who both open with "hi" get two sessions.
+  by the fingerprint of its whole history up to its last assistant message (every user, assistant and tool
+  message, in order: text and tool calls, whitespace, JSON formatting, tool-call ids and system messages
+  ignored) — so two users who both open with "hi" get two sessions, even when the model gives both the same
+  reply later on. A client that rewrote its history (dropped or compacted messages) is matched by the weaker
+  fingerprint of its first user message and last assistant message; where that is shared by several
+  sessions, the oldest one still awaiting a reply wins.
 * With ``n > 1`` the choice the client continued (matched by fingerprint) gets the next state; its siblings
   are dropped as ``choice not continued``. ``close`` and the retention sweep (awaiting turns older than the
   retention, days by default) finish a session: its awaiting turn is recorded as done, without a next state.
@@ -50,17 +54,41 @@ def _canon_call(call: dict[str, Any]) -> str:
     return json.dumps([fn.get("name"), args], sort_keys=True)
 
 
+def _words(m: dict[str, Any]) -> str:
+    return " ".join(str(m.get("content") or "").split())
+
+
+def _last_assistant(messages: list[dict[str, Any]]) -> int | None:
+    return max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+
+
+def _digest(key: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32]
+
+
 def fingerprint(tenant: str, messages: list[dict[str, Any]]) -> str | None:
-    """Of a conversation up to its last assistant message (None if it has none yet)."""
-    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
+    """Of a conversation's first user message and last assistant message (None if it has no reply yet): what
+    survives a client that trims or compacts its history."""
+    last = _last_assistant(messages)
     if last is None:
         return None
     first = next((m for m in messages if m.get("role") == "user"), {})
     a = messages[last]
-    key = json.dumps([tenant, " ".join(str(first.get("content") or "").split()),
-                      " ".join(str(a.get("content") or "").split()),
-                      sorted(_canon_call(c) for c in a.get("tool_calls") or [])])
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+    return _digest([tenant, _words(first), _words(a), sorted(_canon_call(c) for c in a.get("tool_calls") or [])])
+
+
+def history_fingerprint(tenant: str, messages: list[dict[str, Any]]) -> str | None:
+    """Of a conversation's whole history up to its last assistant message (None if it has no reply yet): the
+    user, assistant and tool messages in order, by their words and tool calls; system messages (clients put
+    dates in them) and tool-call ids (clients renumber them) do not count."""
+    last = _last_assistant(messages)
+    if last is None:
+        return None
+    key: list[Any] = [tenant]
+    for m in messages[:last + 1]:
+        if m.get("role") in ("user", "assistant", "tool"):
+            key.append([m["role"], _words(m), sorted(_canon_call(c) for c in m.get("tool_calls") or [])])
+    return _digest(key)
 
 
 def _trailing_answers(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,7 +119,7 @@ class SessionRecorder:
         if explicit:
             return explicit
         fp = fingerprint(tenant, messages)
-        found = self.store.session_of_fingerprint(tenant, fp) if fp else None
+        found = self.store.session_of_fingerprint(tenant, fp, history_fingerprint(tenant, messages)) if fp else None
         return found or f"auto-{uuid.uuid4().hex[:16]}"
 
     def before(self, tenant: str, session: str, turn_type: str, messages: list[dict[str, Any]]) -> None:
@@ -131,8 +159,10 @@ class SessionRecorder:
             self.on_record(turn_id)
 
     def record(self, tenant: str, session: str, turn_type: str, turns: list[Turn], request_id: str,
-               n_messages: int, fingerprints: list[str | None], response: dict[str, Any]) -> list[int]:
-        """Write a request's sampled choices; a main turn awaits its next state, a side turn is dropped."""
+               n_messages: int, fingerprints: list[tuple[str | None, str | None]],
+               response: dict[str, Any]) -> list[int]:
+        """Write a request's sampled choices; a main turn awaits its next state, a side turn is dropped.
+        ``fingerprints[k]`` is choice k's ``(fingerprint, history_fingerprint)`` as its reply will come back."""
         ids = []
         with self.lock:
             step = self.store.steps_of(tenant, session)
@@ -149,7 +179,7 @@ class SessionRecorder:
                         response, echoed = scrub_response(response)
                         if echoed or reason == "pii scrubbed":  # its token ids encode the original text
                             response = strip_token_ids(response)
-                served = Served(tenant, request_id, k, n_messages, fingerprints[k], response if k == 0 else None)
+                served = Served(tenant, request_id, k, n_messages, *fingerprints[k], response if k == 0 else None)
                 ids.append(self.store.record(turn, session, turn_type, status, reason, served))
                 self.recorded += 1
         return ids
