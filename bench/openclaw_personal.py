@@ -17,7 +17,7 @@ learner's last step is published, once more (*after*). The verdict uses the demo
     python bench/openclaw_personal.py [--persona teacher] [--seeds 0 1 2] [--sessions 12] [--turns 3]
                                       [--heldout 16] [--steps 3] [--batch 4] [--workers 2]
 
-Writes ``bench/results/openclaw_personal.json`` after every seed.
+Writes ``bench/results/openclaw_personal_<persona>.json`` after every seed.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results" / "openclaw_personal.json"
+RESULTS = ROOT / "bench" / "results" / "openclaw_personal_{persona}.json"
 KEY = "sk-claw-bench"
 HELDOUT_BASE = 900_000  # problem seeds of held-out requests; training uses seed * 10_000 + i
 
@@ -77,6 +77,16 @@ def session(openclaw, home: Path, user, scenario, turns: int) -> dict:
             break
         message = answer.text
     return {"task_id": scenario.task_id, "ratings": ratings, "satisfied": len(ratings) < turns or ratings[-1] == 1.0}
+
+
+def judge_votes(rows: list[dict]) -> dict[str, int]:
+    """How the judge voted on the training turns (+1 / 0 / -1): with no contrast, Binary RL has nothing to learn."""
+    out = {"+1": 0, "0": 0, "-1": 0}
+    for r in rows:
+        score = (r.get("judgement") or {}).get("process")
+        if score is not None:
+            out["+1" if score > 0 else "-1" if score < 0 else "0"] += 1
+    return out
 
 
 def heldout(openclaw, homes: Homes, persona, n: int, workers: int, label: str):
@@ -145,10 +155,11 @@ def run_seed(a: argparse.Namespace, seed: int, out_dir: Path) -> dict:
             time.sleep(1)  # the last step is published before the after-evaluation
         after = heldout(openclaw, eval_homes, persona, a.heldout, a.workers, "after")
         counts, version, step = stack.store.counts(), stack.policy.version, stack.loops.learner.step
+        votes = judge_votes(stack.store.rows(("judged", "trained")))
     v = verdict(before, after, noise)
     result = {"seed": seed, "persona": a.persona, "before": before.as_dict(), "noise": noise.as_dict(),
               "after": after.as_dict(), "verdict": v, "steps": step, "served_version": version,
-              "reached_steps": trained, "store": counts, "sessions": sessions, "wall_s": time.time() - t0}
+              "reached_steps": trained, "store": counts, "judge_votes": votes, "sessions": sessions, "wall_s": time.time() - t0}
     print(f"[seed {seed}] {v['sentence']} (steps {step}, version {version}, {time.time() - t0:.0f} s)", flush=True)
     return result
 
@@ -167,8 +178,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="OpenClaw sessions at a time")
     p.add_argument("--wait", type=float, default=1800, help="seconds to wait for the last learner step")
     p.add_argument("--out", default=str(ROOT / "runs" / "openclaw_personal"))
-    p.add_argument("--results", default=str(RESULTS))
+    p.add_argument("--results", default=str(RESULTS), help="where to write ({persona} is filled in)")
     a = p.parse_args()
+    a.results = a.results.format(persona=a.persona)
     import warnings
 
     warnings.filterwarnings("ignore")
