@@ -72,7 +72,10 @@ def test_keep_leaves_the_agents_processes_to_the_tests(tmp_path, mode, reward):
     use_backend(None, "local")
     env = gym.make("claw/Terminal-v0", tasks=_service_task(tmp_path), agent_processes=mode)
     try:
-        out = _episode(env, "setsid nohup sleep 1000 >/dev/null 2>&1 &")
+        # the agent checks its sleeper started (otherwise, on a loaded machine, the tests may look before `setsid`
+        # has exec'd `sleep`: a CI run failed so)
+        out = _episode(env, "setsid nohup sleep 1000 >/dev/null 2>&1 & "
+                            "for _ in $(seq 100); do pgrep -fx 'sleep 1000' >/dev/null && break; sleep 0.1; done")
         assert out["reward"] == reward, out
         assert out["agent_processes_killed"] == (1 if mode == "kill" else 0)
     finally:
