@@ -1,7 +1,9 @@
 """A persona teaches SmolLM2 its preference through the real OpenClaw, while ``claw serve --learn`` serves.
 
-For each seed: ``claw serve --learn`` serves SmolLM2-135M (Binary RL on the rule judge's reading of the user's
-replies); OpenClaw 2026.9.6 is the client, configured with ``claw openclaw-profile`` (its prompt fits the 8k
+For each seed: ``claw serve --learn`` serves SmolLM2-135M and learns from the rule judge's reading of the user's
+replies: ``--method combine`` (the default, OpenClaw-RL's combined objective) adds to the Binary RL vote the
+directive signal, on-policy distillation towards the frozen model given the judge's hint (the user's follow-up
+quoted); ``binary_rl`` uses the vote alone. OpenClaw 2026.9.6 is the client, configured with ``claw openclaw-profile`` (its prompt fits the 8k
 window). The Chat-v0 persona (default: teacher) plays the user: it opens a session with a request, reads the
 reply OpenClaw shows it, and asks for a rewrite naming what it wants until it is satisfied or the session
 reaches ``--turns`` messages. Sessions run ``--workers`` at a time, each in its own OpenClaw session.
@@ -14,10 +16,12 @@ held-out set is run twice (*before* and *noise*: what re-sampling alone moves th
 learner's last step is published, once more (*after*). The verdict uses the demo's machinery
 (:mod:`claw_trainer.heldout`: paired bootstrap CI, noise band).
 
-    python bench/openclaw_personal.py [--persona teacher] [--seeds 0 1 2] [--sessions 12] [--turns 3]
-                                      [--heldout 16] [--steps 3] [--batch 4] [--workers 2]
+    python bench/openclaw_personal.py [--persona teacher] [--method combine] [--seeds 0 1 2] [--sessions 8]
+                                      [--turns 3] [--heldout 12] [--steps 3] [--batch 4] [--workers 2]
 
-Writes ``bench/results/openclaw_personal_<persona>.json`` after every seed.
+Each seed runs in its own process (a seed's model, optimizer and threads cannot leak into the next), which
+also reports its peak resident memory per phase. Writes ``bench/results/openclaw_personal_<persona>_<method>.json``
+after every seed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import subprocess
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -33,9 +39,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results" / "openclaw_personal_{persona}.json"
+RESULTS = ROOT / "bench" / "results" / "openclaw_personal_{persona}_{method}.json"
 KEY = "sk-claw-bench"
 HELDOUT_BASE = 900_000  # problem seeds of held-out requests; training uses seed * 10_000 + i
+
+
+class PeakRSS:
+    """Peak resident memory of this process (MB), sampled twice a second, per named phase."""
+
+    def __init__(self):
+        self.phase, self.peaks, self._stop = "start", {}, threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    @staticmethod
+    def now_mb() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _run(self):
+        while not self._stop.wait(0.5):
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), round(self.now_mb()))
+
+    def close(self) -> dict:
+        self._stop.set()
+        return dict(self.peaks)
 
 
 def shown(result: dict) -> str:
@@ -119,10 +148,13 @@ def run_seed(a: argparse.Namespace, seed: int, out_dir: Path) -> dict:
     from claw_trainer.serving.stack import ServeStack
 
     torch.manual_seed(seed)
+    rss = PeakRSS()
     persona, user, openclaw = get_persona(a.persona), ScriptedUser(), OpenClaw.find()
-    run = out_dir / f"{a.persona}-seed{seed}"
-    cfg = load_config(None, ["--model.name", "smollm2", "--judge.backend", "rules", "--judge.hint", "none",
-                             "--judge.m", "1", "--method.loss", "binary_rl", "--method.group_norm", "false",
+    run = out_dir / f"{a.persona}-{a.method}-seed{seed}"
+    hint = "none" if a.method == "binary_rl" else "rules"
+    cfg = load_config(None, ["--model.name", "smollm2", "--judge.backend", "rules", "--judge.hint", hint,
+                             "--judge.m", "1", "--method.loss", a.method, "--method.group_norm", "false",
+                             "--train.gradient_checkpointing", "true" if a.gradient_checkpointing else "false",
                              "--train.batch_size", str(a.batch), "--train.micro_batch_size", "1",
                              "--train.lr", str(a.lr), "--train.max_new_tokens", str(a.max_tokens),
                              "--train.max_prompt_tokens", "8192", "--train.seed", str(seed),
@@ -133,11 +165,12 @@ def run_seed(a: argparse.Namespace, seed: int, out_dir: Path) -> dict:
         eval_cfg = json.loads(json.dumps(base))
         eval_cfg["models"]["providers"]["claw"]["headers"] = {"X-Turn-Type": "side"}  # served, never trained
         eval_homes = Homes([run / f"home-eval-{w}" for w in range(a.workers)], eval_cfg)
+        rss.phase = "held-out before"
         before = heldout(openclaw, eval_homes, persona, a.heldout, a.workers, "before")
         noise = heldout(openclaw, eval_homes, persona, a.heldout, a.workers, "noise")
         print(f"[seed {seed}] before {before.mean:.3f}, noise {noise.mean:.3f} ({time.time() - t0:.0f} s)",
               flush=True)
-        sessions = []
+        sessions, rss.phase = [], "training sessions"
         scen = [persona.scenario(procedural_problem(seed * 10_000 + i)) for i in range(a.sessions)]
         homes = Homes([run / f"home-train-{w}" for w in range(a.workers)], base)
 
@@ -149,50 +182,128 @@ def run_seed(a: argparse.Namespace, seed: int, out_dir: Path) -> dict:
                 s["learner_step"] = stack.loops.learner.step
                 sessions.append(s)
                 print(f"[seed {seed}] session {i}: ratings {s['ratings']} (step {s['learner_step']})", flush=True)
+        rss.phase = "last learner steps"
         trained = stack.loops.wait_steps(a.steps, timeout=a.wait)
         deadline = time.time() + 300
         while stack.policy.version < stack.loops.learner.step and time.time() < deadline:
             time.sleep(1)  # the last step is published before the after-evaluation
+        rss.phase = "held-out after"
         after = heldout(openclaw, eval_homes, persona, a.heldout, a.workers, "after")
         counts, version, step = stack.store.counts(), stack.policy.version, stack.loops.learner.step
         votes = judge_votes(stack.store.rows(("judged", "trained")))
+        hinted = sum(bool((r.get("judgement") or {}).get("hint")) for r in stack.store.rows(("judged", "trained")))
     v = verdict(before, after, noise)
-    result = {"seed": seed, "persona": a.persona, "before": before.as_dict(), "noise": noise.as_dict(),
+    result = {"seed": seed, "persona": a.persona, "method": a.method, "peak_rss_mb": rss.close(),
+              "hinted_turns": hinted, "before": before.as_dict(), "noise": noise.as_dict(),
               "after": after.as_dict(), "verdict": v, "steps": step, "served_version": version,
               "reached_steps": trained, "store": counts, "judge_votes": votes, "sessions": sessions, "wall_s": time.time() - t0}
     print(f"[seed {seed}] {v['sentence']} (steps {step}, version {version}, {time.time() - t0:.0f} s)", flush=True)
     return result
 
 
+def sessions_to_stable(run: dict, streak: int = 3) -> int | None:
+    """OpenClaw-RL's second metric on the training sessions: how many sessions until the effect is stable, i.e.
+    the 1-based index of the last of the first ``streak`` sessions in a row whose first reply (a fresh request,
+    served by the weights of that moment) rates above the upper end of the held-out *before* CI; None if never."""
+    bar, run_len = run["before"]["ci95"][1], 0
+    for i, s in enumerate(run["sessions"], 1):
+        run_len = run_len + 1 if s["ratings"] and s["ratings"][0] > bar else 0
+        if run_len == streak:
+            return i
+    return None
+
+
+def pooled(runs: list[dict]) -> dict:
+    """The verdict over every seed's held-out episodes together (pairs are (seed, request)): more episodes, a
+    narrower CI than any one seed's."""
+    from claw_trainer.heldout import EvalScores, verdict
+
+    def cat(label: str) -> EvalScores:
+        parts = [EvalScores.from_dict(r[label]) for r in runs]
+        ids = tuple(f"seed{r['seed']}/{t}" for r, e in zip(runs, parts, strict=True) for t in e.task_ids)
+        return EvalScores(label, tuple(x for e in parts for x in e.scores), ids, 0, sum(e.wall_s for e in parts))
+
+    before, after, noise = cat("before"), cat("after"), cat("noise")
+    return {"before": before.mean, "after": after.mean, "noise": noise.mean, **verdict(before, after, noise)}
+
+
+def summarize(a: argparse.Namespace, runs: list[dict], failed: list[dict], wall_s: float) -> dict:
+    for r in runs:
+        r["sessions_to_stable"] = sessions_to_stable(r)
+    return {"config": vars(a), "runs": runs, "failed": failed, "wall_s": wall_s,
+            "beyond_noise": sum(r["verdict"]["exceeds_noise"] for r in runs),
+            "pooled": pooled(runs) if runs else None}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--persona", default="teacher", choices=["teacher", "student"])
+    p.add_argument("--method", default="combine", choices=["combine", "binary_rl", "opd"],
+                   help="combine/opd learn also from the rule judge's hint (the user's follow-up)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--sessions", type=int, default=12, help="training sessions per seed")
+    p.add_argument("--sessions", type=int, default=8, help="training sessions per seed")
     p.add_argument("--turns", type=int, default=3, help="user messages per session at most")
-    p.add_argument("--heldout", type=int, default=16, help="held-out requests (first reply rated)")
+    p.add_argument("--heldout", type=int, default=12, help="held-out requests (first reply rated)")
     p.add_argument("--steps", type=int, default=3, help="learner steps")
     p.add_argument("--batch", type=int, default=4, help="judged turns per learner step")
     p.add_argument("--lr", type=float, default=1.5e-4)
     p.add_argument("--max-tokens", type=int, default=80, help="reply budget (OpenClaw's maxTokens)")
     p.add_argument("--workers", type=int, default=2, help="OpenClaw sessions at a time")
+    p.add_argument("--gradient-checkpointing", type=int, default=1, choices=[0, 1],
+                   help="1: the learner recomputes activations (OpenClaw's ~2k-token prompts)")
     p.add_argument("--wait", type=float, default=1800, help="seconds to wait for the last learner step")
     p.add_argument("--out", default=str(ROOT / "runs" / "openclaw_personal"))
-    p.add_argument("--results", default=str(RESULTS), help="where to write ({persona} is filled in)")
+    p.add_argument("--results", default=str(RESULTS), help="where to write ({persona}, {method} are filled in)")
+    p.add_argument("--summarize", action="store_true",
+                   help="only rebuild the results file from the seeds' JSON files under --out")
+    p.add_argument("--seed-json", default="", help=argparse.SUPPRESS)  # internal: run one seed, write its result
     a = p.parse_args()
-    a.results = a.results.format(persona=a.persona)
+    a.results = a.results.format(persona=a.persona, method=a.method)
     import warnings
 
     warnings.filterwarnings("ignore")
-    t_all, runs = time.time(), []
+    if a.seed_json:
+        Path(a.seed_json).write_text(json.dumps(run_seed(a, a.seeds[0], Path(a.out))))
+        return
+    t_all, runs, failed = time.time(), [], []
+    if a.summarize:
+        runs = [json.loads((Path(a.out) / f"{a.persona}-{a.method}-seed{seed}.json").read_text()) for seed in a.seeds]
+        summary = summarize(a, runs, [], sum(r["wall_s"] for r in runs))
+        Path(a.results).write_text(json.dumps(summary, indent=1) + "\n")
+        print(summary["pooled"]["sentence"])
+        return
     for seed in a.seeds:
-        runs.append(run_seed(a, seed, Path(a.out)))
-        summary = {"config": vars(a), "runs": runs, "wall_s": time.time() - t_all,
-                   "beyond_noise": sum(r["verdict"]["exceeds_noise"] for r in runs)}
+        out = Path(a.out) / f"{a.persona}-{a.method}-seed{seed}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.unlink(missing_ok=True)
+        argv = _without_seeds(sys.argv[1:]) + ["--seeds", str(seed), "--seed-json", str(out)]
+        rc = subprocess.run([sys.executable, __file__, *argv]).returncode
+        if rc != 0 or not out.exists():  # e.g. killed by the OOM killer (-9): say so, keep the other seeds
+            failed.append({"seed": seed, "returncode": rc})
+            print(f"[seed {seed}] failed: exit status {rc}", flush=True)
+        else:
+            runs.append(json.loads(out.read_text()))
+        summary = summarize(a, runs, failed, time.time() - t_all)
         Path(a.results).parent.mkdir(parents=True, exist_ok=True)
         Path(a.results).write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"{summary['beyond_noise']}/{len(runs)} seeds beyond the noise; {time.time() - t_all:.0f} s; "
-          f"results: {a.results}")
+    print(f"{summary['beyond_noise']}/{len(runs)} seeds beyond the noise ({len(failed)} failed); "
+          f"{time.time() - t_all:.0f} s; results: {a.results}")
+    if failed:
+        sys.exit(1)
+
+
+def _without_seeds(argv: list[str]) -> list[str]:
+    """``argv`` less ``--seeds`` and its values."""
+    out, skip = [], False
+    for x in argv:
+        if x == "--seeds":
+            skip = True
+            continue
+        if skip and not x.startswith("--"):
+            continue
+        skip = False
+        out.append(x)
+    return out
 
 
 if __name__ == "__main__":

@@ -74,6 +74,15 @@ def test_rule_judge_and_labelled_cases_load():
     assert rule_vote("environment", "12 passed in 0.3s")[0] == 1
     vote, hint = rule_vote("tool", "Error: unknown column 'nme'", mode="hint")
     assert vote == 1 and "unknown column" in hint
+    # a user's long request keeps its last want (Chat-v0's teacher asks for the score last)
+    from claw_envs.chat.personas import get_persona
+    from claw_envs.chat.problems import procedural_problem
+    from claw_envs.chat.user import ScriptedUser
+
+    s = get_persona("teacher").scenario(procedural_problem(7))
+    follow = ScriptedUser().reply(s, [{"role": "user", "content": s.first_message()}, {"role": "assistant", "content": "ok"}])
+    vote, hint = rule_vote("user", follow.text, mode="hint")
+    assert vote == 1 and len(follow.text) > 200 and "a score at the end" in hint
     cases = load_cases("tasks/judge/cases.jsonl")
     assert len(cases) >= 80 and {c["kind"] for c in cases} == {"chat", "tool", "terminal", "swe", "gui"}
 

@@ -32,6 +32,7 @@ _LOOK = re.compile(r"^(ls(\s+-[a-zA-Z]+)*(\s+\S+)?|pwd|whoami|id|date|hostname|u
 _CLAIM = re.compile(r"\b(ok|okay|done|success(ful(ly)?)?|passed|pass|fixed|complete(d)?|finished|solved|all good|"
                     r"works|created|written|correct)\b", re.I)
 _WORD = re.compile(r"[A-Za-z0-9_./-]{4,}")
+HINT_CHARS = 400  # of the next state's line quoted in a hint
 _NO_CHANGE = re.compile(r"\b(no (visible )?change|nothing (happened|changed)|still (open|the same|shows))\b", re.I)
 
 
@@ -124,7 +125,9 @@ def rule_vote(next_role: str, next_text: str, mode: str = "binary", *, action: s
         if vote == -1:
             line = next(((ln.strip() for ln in text.splitlines() if _ERROR.search(ln) or _NEG_USER.search(ln))),
                         text.strip().splitlines()[0] if text.strip() else "")
-            hint = f"What came next shows the reply did not work: \"{line[:200]}\". Address that directly."
+            # up to HINT_CHARS of the line: a user's request names its wants in one long line; cutting it at
+            # 200 characters lost the last ones (Chat-v0's teacher: "...; a score at the end, like 7/10")
+            hint = f"What came next shows the reply did not work: \"{line[:HINT_CHARS]}\". Address that directly."
             vote = 1
         else:
             vote = -1
