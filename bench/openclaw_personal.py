@@ -39,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.stats import rss_kb  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "openclaw_personal_{persona}_{method}.json"
 KEY = "sk-claw-bench"
 HELDOUT_BASE = 900_000  # problem seeds of held-out requests; training uses seed * 10_000 + i
@@ -51,16 +53,9 @@ class PeakRSS:
         self.phase, self.peaks, self._stop = "start", {}, threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
-    @staticmethod
-    def now_mb() -> float:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
     def _run(self):
         while not self._stop.wait(0.5):
-            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), round(self.now_mb()))
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), round(rss_kb() / 1024))
 
     def close(self) -> dict:
         self._stop.set()
@@ -190,8 +185,9 @@ def run_seed(a: argparse.Namespace, seed: int, out_dir: Path) -> dict:
         rss.phase = "held-out after"
         after = heldout(openclaw, eval_homes, persona, a.heldout, a.workers, "after")
         counts, version, step = stack.store.counts(), stack.policy.version, stack.loops.learner.step
-        votes = judge_votes(stack.store.rows(("judged", "trained")))
-        hinted = sum(bool((r.get("judgement") or {}).get("hint")) for r in stack.store.rows(("judged", "trained")))
+        judged = stack.store.rows(("judged", "trained"))
+        votes = judge_votes(judged)
+        hinted = sum(bool((r.get("judgement") or {}).get("hint")) for r in judged)
     v = verdict(before, after, noise)
     result = {"seed": seed, "persona": a.persona, "method": a.method, "peak_rss_mb": rss.close(),
               "hinted_turns": hinted, "before": before.as_dict(), "noise": noise.as_dict(),
@@ -276,7 +272,8 @@ def main() -> None:
         out = Path(a.out) / f"{a.persona}-{a.method}-seed{seed}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.unlink(missing_ok=True)
-        argv = _without_seeds(sys.argv[1:]) + ["--seeds", str(seed), "--seed-json", str(out)]
+        # argparse keeps the last --seeds given: the child runs this one seed
+        argv = [*sys.argv[1:], "--seeds", str(seed), "--seed-json", str(out)]
         rc = subprocess.run([sys.executable, __file__, *argv]).returncode
         if rc != 0 or not out.exists():  # e.g. killed by the OOM killer (-9): say so, keep the other seeds
             failed.append({"seed": seed, "returncode": rc})
@@ -290,20 +287,6 @@ def main() -> None:
           f"{time.time() - t_all:.0f} s; results: {a.results}")
     if failed:
         sys.exit(1)
-
-
-def _without_seeds(argv: list[str]) -> list[str]:
-    """``argv`` less ``--seeds`` and its values."""
-    out, skip = [], False
-    for x in argv:
-        if x == "--seeds":
-            skip = True
-            continue
-        if skip and not x.startswith("--"):
-            continue
-        skip = False
-        out.append(x)
-    return out
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Timing helpers shared by the benchmarks."""
+"""Timing and memory helpers shared by the benchmarks."""
 
 from __future__ import annotations
 
@@ -20,3 +20,15 @@ def timed(fn: Callable[[], object], n: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - t)
     return out
+
+
+def rss_kb() -> int:
+    """Resident memory of this process now, in kB (``VmRSS`` of /proc/self/status; 0 where there is none)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

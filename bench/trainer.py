@@ -28,15 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.stats import rss_kb  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "trainer.json"
-
-
-def _rss_kb() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def step_worker(kind: str, model_dir: str, batch: int, prompt_len: int, comp_len: int, steps: int) -> dict:
@@ -86,7 +80,7 @@ def step_worker(kind: str, model_dir: str, batch: int, prompt_len: int, comp_len
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which we bypass
     model.train()
     times = []
-    rss0 = _rss_kb()
+    rss0 = rss_kb()
     peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for i in range(steps + 2):
         t0 = time.perf_counter()
@@ -130,7 +124,7 @@ def teacher_worker(kind: str, model_dir: str, batch: int, prompt_len: int, comp_
     vocab = model.config.vocab_size
     prompts = torch.randint(3, vocab, (batch, prompt_len), generator=g).tolist()
     comps = torch.randint(3, vocab, (batch, comp_len), generator=g).tolist()
-    rss0 = _rss_kb()
+    rss0 = rss_kb()
     t0 = time.perf_counter()
     if kind == "naive":
         logp = naive_logprobs(model, prompts, comps, 0)
