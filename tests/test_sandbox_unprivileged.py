@@ -47,7 +47,8 @@ def _reason() -> str | None:
 def _run_suites(work: Path, tag: str, unprivileged: bool) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
     out = work / f"{tag}.json"
     home = work / f"home-{tag}"
-    home.mkdir(mode=0o777)
+    home.mkdir()
+    home.chmod(0o777)  # nobody writes here; mkdir(mode=) would be masked by the umask (755)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "CLAW_SANDBOX_OUTCOMES": str(out)}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={work}/tmp-{tag}",
